@@ -1,0 +1,111 @@
+import * as rm from "../rangemap";
+
+// A tiny xorshift so the spec is deterministic without host imports.
+let seed: u64 = 0x9e3779b97f4a7c15;
+function rand(n: u64): u64 {
+  seed ^= seed << 13;
+  seed ^= seed >> 7;
+  seed ^= seed << 17;
+  return seed % n;
+}
+
+describe("rangemap", () => {
+  test("insert, find and find_next on a few ranges", () => {
+    let m = rm.mapCreate();
+    expect(rm.insert(m, 10, 20, 1)).toBe(0);
+    expect(rm.insert(m, 30, 40, 2)).toBe(0);
+    expect(rm.insert(m, 20, 25, 3)).toBe(0);
+    expect(rm.mapSize(m)).toBe(3);
+    expect(rm.find(m, 9)).toBe(-1);
+    expect(rm.find(m, 10)).toBe(1);
+    expect(rm.find(m, 19)).toBe(1);
+    expect(rm.find(m, 20)).toBe(3);
+    expect(rm.find(m, 25)).toBe(-1);
+    expect(rm.findNext(m, 25)).toBe(2);
+    expect(rm.findNext(m, 40)).toBe(-1);
+    expect(rm.validate(m)).toBe(0);
+    rm.mapFree(m);
+  });
+
+  test("overlapping insert fails with EEXIST and changes nothing", () => {
+    let m = rm.mapCreate();
+    expect(rm.insert(m, 10, 20, 1)).toBe(0);
+    expect(rm.insert(m, 15, 30, 2)).toBe(rm.EEXIST);
+    expect(rm.insert(m, 0, 11, 2)).toBe(rm.EEXIST);
+    expect(rm.insert(m, 5, 5, 2)).toBe(rm.EINVAL);
+    expect(rm.mapSize(m)).toBe(1);
+    expect(rm.find(m, 25)).toBe(-1);
+    rm.mapFree(m);
+  });
+
+  test("erase cuts, splits and removes", () => {
+    let m = rm.mapCreate();
+    rm.insert(m, 0, 100, 7);
+    expect(rm.erase(m, 40, 60)).toBe(0);
+    expect(rm.mapSize(m)).toBe(2);
+    expect(rm.find(m, 39)).toBe(7);
+    expect(rm.find(m, 40)).toBe(-1);
+    expect(rm.find(m, 60)).toBe(7);
+    expect(rm.erase(m, 30, 70)).toBe(0);
+    expect(rm.lookup(m, 10)).toBe(7);
+    expect(load<u64>(rm.FOUND, 8)).toBe(30);
+    expect(rm.lookup(m, 80)).toBe(7);
+    expect(load<u64>(rm.FOUND)).toBe(70);
+    expect(rm.erase(m, 0, 1000)).toBe(0);
+    expect(rm.mapSize(m)).toBe(0);
+    expect(rm.validate(m)).toBe(0);
+    rm.mapFree(m);
+  });
+
+  test("pages near the top of u64 work", () => {
+    let m = rm.mapCreate();
+    let top: u64 = u64.MAX_VALUE - 1;
+    expect(rm.insert(m, top - 10, top, 5)).toBe(0);
+    expect(rm.find(m, top - 1)).toBe(5);
+    expect(rm.find(m, top)).toBe(-1);
+    expect(rm.gap(m, 1, 0, rm.PAGE_END, 1, true)).toBe(top);
+    rm.mapFree(m);
+  });
+
+  test("a tree of thousands of ranges stays valid through splits and merges", () => {
+    let m = rm.mapCreate();
+    // Ascending, then a second pass filling the gaps top-down.
+    for (let i: u64 = 0; i < 3000; i++) expect(rm.insert(m, i * 4, i * 4 + 2, <u32>i)).toBe(0);
+    for (let i: i64 = 2999; i >= 0; i--) expect(rm.insert(m, <u64>i * 4 + 2, <u64>i * 4 + 3, 1)).toBe(0);
+    expect(rm.validate(m)).toBe(0);
+    expect(rm.mapSize(m)).toBe(6000);
+    expect(rm.gap(m, 1, 0, rm.PAGE_END, 1, false)).toBe(3);
+    expect(rm.gap(m, 2, 0, rm.PAGE_END, 1, false)).toBe(12000 - 1);
+    expect(rm.gap(m, 1, 0, 11999, 1, true)).toBe(11995);
+    for (let k = 0; k < 20000; k++) {
+      let s = rand(12000);
+      let len = rand(8) + 1;
+      if (k & 1) rm.erase(m, s, s + len);
+      else rm.insert(m, s, s + len, <u32>k);
+      if (k % 997 == 0) expect(rm.validate(m)).toBe(0);
+    }
+    expect(rm.validate(m)).toBe(0);
+    expect(rm.erase(m, 0, 20000)).toBe(0);
+    expect(rm.mapSize(m)).toBe(0);
+    expect(rm.validate(m)).toBe(0);
+    rm.mapFree(m);
+  });
+
+  test("reservation failure leaves the map untouched", () => {
+    let m = rm.mapCreate();
+    for (let i: u64 = 0; i < 200; i++) rm.insert(m, i * 2, i * 2 + 1, 1);
+    let before = rm.nodeBytes();
+    injectFailure();
+    expect(rm.insert(m, 1001, 1002, 1)).toBe(rm.ENOMEM);
+    expect(rm.mapSize(m)).toBe(200);
+    expect(rm.nodeBytes()).toBe(before);
+    expect(rm.find(m, 1001)).toBe(-1);
+    expect(rm.validate(m)).toBe(0);
+    rm.mapFree(m);
+  });
+});
+
+import { injectReserveFailure } from "../mem";
+function injectFailure(): void {
+  injectReserveFailure(1);
+}

@@ -1,0 +1,104 @@
+// Flat-memory pools for fixed-size records.
+//
+// Records live in 64 KiB chunks taken straight from memory.grow, outside the
+// AssemblyScript heap, and are addressed by their byte offset (a u32 handle).
+// Freed records go on a free list threaded through their first word, so churn
+// reuses memory instead of growing it.
+//
+// Mutations that may need records reserve them first (like the kernel's
+// mas_preallocate / vma_iter_prealloc): once a reservation succeeded the
+// mutation cannot fail half-way, so a failed op leaves no partial state.
+
+const WASM_PAGE: usize = 65536;
+
+// Bytes taken from memory.grow by all pools.
+let grownBytes: usize = 0;
+// Failure injection: the n-th next reservation fails (0 = off).
+let failCountdown: i32 = 0;
+
+/** Makes the n-th next reservation fail (n >= 1); 0 turns injection off. */
+export function injectReserveFailure(n: i32): void {
+  failCountdown = n;
+}
+
+/** Bytes of linear memory the pools have taken. */
+export function poolBytes(): usize {
+  return grownBytes;
+}
+
+let heapClaimed = false;
+
+/** `pages` fresh 64 KiB pages of linear memory, or 0. */
+export function growPages(pages: i32): usize {
+  // The runtime's allocator takes all memory present when it starts: start it
+  // first so it never mistakes pool pages for its own.
+  if (!heapClaimed) {
+    heap.free(heap.alloc(16));
+    heapClaimed = true;
+  }
+  let before = memory.grow(pages);
+  if (before < 0) return 0;
+  grownBytes += <usize>pages * WASM_PAGE;
+  return <usize>before * WASM_PAGE;
+}
+
+/** A pool of records of one size. Handles are byte offsets; 0 is never one. */
+export class Pool {
+  freeHead: usize = 0;
+  freeCount: u32 = 0;
+  live: u32 = 0;
+  // The unused tail of the newest chunk.
+  bumpNext: usize = 0;
+  bumpEnd: usize = 0;
+
+  constructor(public recordSize: usize) {}
+
+  /** Makes sure `n` allocations will succeed. */
+  reserve(n: u32): bool {
+    if (failCountdown > 0) {
+      failCountdown--;
+      if (failCountdown == 0) return false;
+    }
+    let perChunk = <u32>(WASM_PAGE / this.recordSize);
+    while (this.freeCount + <u32>((this.bumpEnd - this.bumpNext) / this.recordSize) < n) {
+      // Spill the old chunk's tail onto the free list, then start a new chunk.
+      while (this.bumpNext + this.recordSize <= this.bumpEnd) {
+        this.pushFree(this.bumpNext);
+        this.bumpNext += this.recordSize;
+      }
+      let chunk = growPages(1);
+      if (chunk == 0) return false;
+      this.bumpNext = chunk;
+      this.bumpEnd = chunk + <usize>perChunk * this.recordSize;
+    }
+    return true;
+  }
+
+  /** Takes a record; call only after a successful reserve(). Contents are zero. */
+  @inline alloc(): usize {
+    let p: usize;
+    if (this.freeHead != 0) {
+      p = this.freeHead;
+      this.freeHead = load<u32>(p);
+      this.freeCount--;
+    } else {
+      p = this.bumpNext;
+      this.bumpNext += this.recordSize;
+      assert(p + this.recordSize <= this.bumpEnd, "pool: alloc without reserve");
+    }
+    memory.fill(p, 0, this.recordSize);
+    this.live++;
+    return p;
+  }
+
+  @inline free(p: usize): void {
+    this.pushFree(p);
+    this.live--;
+  }
+
+  @inline private pushFree(p: usize): void {
+    store<u32>(p, <u32>this.freeHead);
+    this.freeHead = p;
+    this.freeCount++;
+  }
+}

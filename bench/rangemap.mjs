@@ -1,0 +1,130 @@
+// Range-map benchmark: vmalab's wasm range map against peers over the same
+// data, in one run. Every task processes a batch of BATCH operations per
+// iteration; per-op figures are the median batch time / BATCH.
+
+import IntervalTree from "@flatten-js/interval-tree";
+import NodeIntervalTree from "node-interval-tree";
+import { Bench } from "tinybench";
+import { Core, RangeMap } from "../dist/index.js";
+import { Random } from "../dist/random.js";
+import { layoutQueries, rangeLayout } from "../dist/workload/layout.js";
+
+const BATCH = 10_000;
+const QUERIES = 1_000_000;
+
+/** find_vma over sorted arrays: the first range whose end > addr (the baseline). */
+function sortedFindNext(ends, addr) {
+  let lo = 0;
+  let hi = ends.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ends[mid] <= addr) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < ends.length ? lo : -1;
+}
+
+function heapUsed() {
+  globalThis.gc?.();
+  return process.memoryUsage().heapUsed;
+}
+
+export async function benchRangeMap({ sizes, time }) {
+  const rows = [];
+  const memory = [];
+  for (const n of sizes) {
+    const layout = rangeLayout(n, 42);
+    const { starts, ends } = layout;
+    const queries = layoutQueries(layout, QUERIES, 43);
+    const core = Core.create();
+    const before = core.memoryStats();
+    const map = RangeMap.createSync(core);
+    for (let i = 0; i < n; i++) map.insert(starts[i], ends[i], i);
+    const after = core.memoryStats();
+    memory.push({
+      n,
+      nodeBytesPerRange: after.nodeBytes / n,
+      poolBytesPerRange: (after.poolBytes - before.poolBytes) / n,
+      wasmMemoryBytesPerRange: (after.memoryBytes - before.memoryBytes) / n,
+    });
+
+    // Peers over the same ranges (closed intervals [start, end - 1]).
+    let h0 = heapUsed();
+    const flatten = new IntervalTree();
+    for (let i = 0; i < n; i++) flatten.insert([starts[i], ends[i] - 1], i);
+    const flattenBytes = (heapUsed() - h0) / n;
+    h0 = heapUsed();
+    const nit = new NodeIntervalTree.IntervalTree();
+    for (let i = 0; i < n; i++) nit.insert(starts[i], ends[i] - 1, i);
+    const nitBytes = (heapUsed() - h0) / n;
+    memory[memory.length - 1].peers = { "@flatten-js/interval-tree": flattenBytes, "node-interval-tree": nitBytes };
+
+    let q = 0;
+    const nextBatch = () => {
+      const at = q;
+      q = (q + BATCH) % QUERIES;
+      return at;
+    };
+    let sink = 0;
+    const bench = new Bench({ name: `range map, N = ${n}`, time, warmupTime: Math.min(time, 200) });
+    bench.add("findNext: sorted Float64Array binary search (baseline)", () => {
+      const at = nextBatch();
+      for (let k = at; k < at + BATCH; k++) sink += sortedFindNext(ends, queries[k]);
+    });
+    bench.add("findNext: vmalab, one call per query", () => {
+      const at = nextBatch();
+      for (let k = at; k < at + BATCH; k++) sink += map.findNext(queries[k]);
+    });
+    bench.add("find: vmalab, one call per query", () => {
+      const at = nextBatch();
+      for (let k = at; k < at + BATCH; k++) sink += map.find(queries[k]);
+    });
+    bench.add("findMany: vmalab batch", () => {
+      const at = nextBatch();
+      sink += map.findMany(queries.subarray(at, at + BATCH))[0];
+    });
+    bench.add("stab: @flatten-js/interval-tree", () => {
+      const at = nextBatch();
+      for (let k = at; k < at + BATCH; k++) sink += flatten.search([queries[k], queries[k]]).length;
+    });
+    bench.add("stab: node-interval-tree", () => {
+      const at = nextBatch();
+      for (let k = at; k < at + BATCH; k++) sink += nit.search(queries[k], queries[k]).length;
+    });
+    const rnd = new Random(44);
+    const top = ends[n - 1];
+    bench.add("churn: vmalab erase a range + insert at a free spot", () => {
+      for (let k = 0; k < BATCH; k++) {
+        const e = map.nextFrom(rnd.int(top));
+        if (!e) continue;
+        map.erase(e.start, e.end);
+        const len = rnd.range(1, 512);
+        const at = map.gap(len, { lo: rnd.int(top) });
+        map.insert(at, at + len, e.value);
+      }
+    });
+    bench.add("iterate: vmalab 100-range windows", () => {
+      for (let k = 0; k < BATCH / 100; k++) {
+        const i = rnd.int(Math.max(1, n - 100));
+        sink += map.entries(starts[i], ends[Math.min(i + 99, n - 1)]).length;
+      }
+    });
+    bench.add("gap: vmalab lowest fit from a random page", () => {
+      for (let k = 0; k < BATCH; k++) sink += map.gap(rnd.range(1, 64), { lo: rnd.int(top) });
+    });
+    bench.add("gap: vmalab highest fit below a random page", () => {
+      for (let k = 0; k < BATCH; k++) sink += map.gap(rnd.range(1, 64), { hi: rnd.int(top) + 64, topdown: true });
+    });
+    await bench.run();
+    map.validate();
+    for (const task of bench.tasks) {
+      const r = task.result;
+      if (r.state !== "completed") throw new Error(`${task.name}: ${r.state} ${r.error ?? ""}`);
+      const perBatch = task.name.startsWith("iterate") ? BATCH / 100 : BATCH;
+      rows.push({ n, task: task.name, nsPerOp: (r.latency.p50 * 1e6) / perBatch, samples: r.latency.samplesCount });
+    }
+    if (sink === 0.5) console.log(sink);
+    map.free();
+  }
+  return { rows, memory };
+}

@@ -1,0 +1,130 @@
+// Loading the wasm core and crossing the boundary.
+//
+// Pages cross the boundary as JavaScript numbers: integers in [0, MAX_PAGE].
+// 2^53 pages of 4 KiB is far beyond any address space (x86-64 user space is
+// 2^35 pages with 5-level paging), and every such integer is exact in an f64.
+// Inside the core pages are u64.
+
+import { readFileSync } from "node:fs";
+
+/** The largest page number (and range end) that crosses the boundary exactly. */
+export const MAX_PAGE = 2 ** 53;
+
+/** Kernel errno names the core reports (it returns them negated). */
+const ERRNO: Record<number, string> = { 2: "ENOENT", 12: "ENOMEM", 14: "EFAULT", 17: "EEXIST", 22: "EINVAL" };
+
+/** An error with the kernel's errno name in `code`. */
+export class VmalabError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(`${code}: ${message}`);
+    this.name = "VmalabError";
+  }
+}
+
+/** Throws the errno a core call returned (negative), with `what` as the message. */
+export function fail(rc: number, what: string): never {
+  throw new VmalabError(ERRNO[-rc] ?? `E${-rc}`, what);
+}
+
+/** Checks a page number coming from a caller. */
+export function checkPage(x: number, what: string): number {
+  if (!Number.isInteger(x) || x < 0 || x > MAX_PAGE) {
+    throw new VmalabError("EINVAL", `${what} must be an integer page number in [0, 2^53], got ${x}`);
+  }
+  return x;
+}
+
+/** The raw exports of build/vmalab.wasm (see assembly/index.ts). */
+export interface CoreExports {
+  memory: WebAssembly.Memory;
+  rangemap_create(): number;
+  rangemap_free(m: number): void;
+  rangemap_size(m: number): number;
+  rangemap_insert(m: number, start: number, end: number, value: number): number;
+  rangemap_erase(m: number, start: number, end: number): number;
+  rangemap_update(m: number, addr: number, value: number): number;
+  rangemap_find(m: number, addr: number): number;
+  rangemap_find_next(m: number, addr: number): number;
+  rangemap_lookup(m: number, addr: number): number;
+  rangemap_next(m: number, addr: number): number;
+  rangemap_prev(m: number, addr: number): number;
+  rangemap_found_start(): number;
+  rangemap_found_end(): number;
+  rangemap_collect(m: number, lo: number, hi: number, out: number, max: number): number;
+  rangemap_find_many(m: number, addrs: number, out: number, n: number): void;
+  rangemap_gap(m: number, size: number, lo: number, hi: number, align: number, topdown: number): number;
+  rangemap_validate(m: number): number;
+  scratch_buffer(): number;
+  scratch_bytes(): number;
+  mem_node_bytes(): number;
+  mem_pool_bytes(): number;
+  mem_inject_reserve_failure(n: number): void;
+}
+
+/** One instance of the core: its own linear memory holding any number of maps. */
+export class Core {
+  readonly ex: CoreExports;
+  /** Byte offset and size of the batch buffer. */
+  readonly scratch: number;
+  readonly scratchBytes: number;
+
+  /** A fresh instance with its own memory (objects made on it never share state with others). */
+  static create(): Core {
+    return new Core(coreModule());
+  }
+
+  constructor(module: WebAssembly.Module) {
+    let memory: WebAssembly.Memory | undefined;
+    const instance = new WebAssembly.Instance(module, {
+      env: {
+        abort(msg: number, file: number, line: number, col: number) {
+          const text = (p: number) => (memory ? readString(memory, p) : "?");
+          throw new Error(`vmalab core aborted: ${text(msg)} at ${text(file)}:${line}:${col}`);
+        },
+      },
+    });
+    this.ex = instance.exports as unknown as CoreExports;
+    memory = this.ex.memory;
+    this.scratch = this.ex.scratch_buffer();
+    this.scratchBytes = this.ex.scratch_bytes();
+  }
+
+  /** Bytes in use by node records, bytes the pools took, and the whole linear memory. */
+  memoryStats(): { nodeBytes: number; poolBytes: number; memoryBytes: number } {
+    return {
+      nodeBytes: this.ex.mem_node_bytes(),
+      poolBytes: this.ex.mem_pool_bytes(),
+      memoryBytes: this.ex.memory.buffer.byteLength,
+    };
+  }
+
+  /** The linear memory's current buffer (it changes when memory grows). */
+  get buffer(): ArrayBuffer {
+    return this.ex.memory.buffer;
+  }
+}
+
+/** Reads an AssemblyScript string (UTF-16, byte length at ptr - 4). */
+function readString(memory: WebAssembly.Memory, ptr: number): string {
+  if (!ptr) return "";
+  const bytes = new Uint32Array(memory.buffer, ptr - 4, 1)[0];
+  return String.fromCharCode(...new Uint16Array(memory.buffer, ptr, bytes >>> 1));
+}
+
+let compiled: WebAssembly.Module | undefined;
+let shared: Core | undefined;
+
+/** The compiled core module, read and compiled once per process. */
+export function coreModule(): WebAssembly.Module {
+  compiled ??= new WebAssembly.Module(readFileSync(new URL("../build/vmalab.wasm", import.meta.url)));
+  return compiled;
+}
+
+/** The core instance shared by objects created without one of their own. */
+export function sharedCore(): Core {
+  shared ??= new Core(coreModule());
+  return shared;
+}
