@@ -85,3 +85,181 @@ export function mem_pool_bytes(): f64 {
 export function mem_inject_reserve_failure(n: i32): void {
   injectReserveFailure(n);
 }
+
+// ---- address spaces ------------------------------------------------------------
+// An mm handle identifies a process's address space. Ops return 0 or a
+// negated errno; every op ends its reservation scope (see mem.ts).
+
+import { avAvcCount, avActive, avChildren, avFirstAvc, avId, avParent, avRoot, avcNextInAnonVma, avcVma, chainLength } from "./anon_vma";
+import { anonPages, folioIndex, folioMapping } from "./folio";
+import { exitMm, forkMm, setForkReuse } from "./fork";
+import { endReservedOp } from "./mem";
+import * as mm from "./mm";
+import { mremap } from "./mremap";
+import * as vma from "./vma";
+
+export function mm_create(id: u32): u32 {
+  let m = <u32>mm.mmCreate(id);
+  endReservedOp();
+  return m;
+}
+export function mm_fork(parent: u32, childId: u32): u32 {
+  let m = <u32>forkMm(parent, childId);
+  endReservedOp();
+  return m;
+}
+export function mm_exit(m: u32): void {
+  exitMm(m);
+  endReservedOp();
+}
+export function mm_map_count(m: u32): u32 {
+  return mm.mapCount(m);
+}
+export function mm_mmap(m: u32, start: f64, len: f64, prot: u32, flags: u32, file: u32, pgoff: f64): i32 {
+  let r = mm.mmapFixed(m, page(start), page(len), prot, flags, file, page(pgoff));
+  endReservedOp();
+  return r < 0 ? <i32>r : 0;
+}
+export function mm_munmap(m: u32, start: f64, len: f64): i32 {
+  if (!mm.reserveOp(m, 4, 0)) return mm.ENOMEM;
+  let r = mm.munmapRange(m, page(start), page(start) + page(len));
+  endReservedOp();
+  return r;
+}
+export function mm_mprotect(m: u32, start: f64, len: f64, prot: u32): i32 {
+  let r = mm.mprotect(m, page(start), page(len), prot);
+  endReservedOp();
+  return r;
+}
+export function mm_madvise(m: u32, start: f64, len: f64, advice: i32): i32 {
+  let r = mm.madvise(m, page(start), page(len), advice);
+  endReservedOp();
+  return r;
+}
+/** The new address, or a negated errno. */
+export function mm_mremap(m: u32, addr: f64, oldLen: f64, newLen: f64, flags: u32, newAddr: f64): f64 {
+  let r = mremap(m, page(addr), page(oldLen), page(newLen), flags, page(newAddr));
+  endReservedOp();
+  return <f64>r;
+}
+export function mm_touch(m: u32, start: f64, n: f64, write: bool): i32 {
+  let r = mm.touch(m, page(start), page(n), write);
+  endReservedOp();
+  return r;
+}
+export function sys_set_max_map_count(n: u32): void {
+  mm.setMaxMapCount(n);
+}
+export function sys_set_fork_reuse(on: bool): void {
+  setForkReuse(on);
+}
+
+/** Bytes per VMA written by mm_collect_vmas: start, end, pgoff, flags, file, anon pages, anon_vma id, chain length. */
+export const VMA_RECORD_F64S: i32 = 8;
+
+/** Writes up to `max` VMAs intersecting [lo, hi) as VMA_RECORD_F64S f64s each; returns the count. */
+export function mm_collect_vmas(m: u32, lo: f64, hi: f64, out: u32, max: i32): i32 {
+  let k = 0;
+  let h = page(hi);
+  for (let v = mm.findVma(m, page(lo)); v != 0 && vma.vmaStart(v) < h && k < max; v = mm.vmaNext(m, v)) {
+    let p = <usize>out + <usize>k * 64;
+    let av = vma.vmaAnonVma(v);
+    store<f64>(p, <f64>vma.vmaStart(v));
+    store<f64>(p, <f64>vma.vmaEnd(v), 8);
+    store<f64>(p, <f64>vma.vmaPgoff(v), 16);
+    store<f64>(p, <f64>vma.vmaFlags(v), 24);
+    store<f64>(p, <f64>vma.vmaFile(v), 32);
+    store<f64>(p, <f64>anonPages(mm.mmPt(m), vma.vmaStart(v), vma.vmaEnd(v)), 40);
+    store<f64>(p, av == 0 ? 0 : <f64>avId(av), 48);
+    store<f64>(p, <f64>chainLength(v), 56);
+    k++;
+  }
+  return k;
+}
+
+/**
+ * rmap of the anonymous page at `addr`: the (mm id, page) pairs that map the
+ * same folio, found by walking the folio's anon_vma as rmap_walk_anon does.
+ * Writes f64 pairs at `out`; returns their count, or -1 when no anonymous page
+ * is mapped there.
+ */
+export function mm_rmap(m: u32, addr: f64, out: u32, max: i32): i32 {
+  let f = mm.folioAt(m, page(addr));
+  if (f == 0) return -1;
+  let index = folioIndex(f);
+  let k = 0;
+  for (let c = avFirstAvc(folioMapping(f)); c != 0 && k < max; c = avcNextInAnonVma(c)) {
+    let v = avcVma(c);
+    let pg = vma.vmaPgoff(v);
+    if (index < pg || index >= pg + vma.vmaPages(v)) continue;
+    let a = vma.vmaStart(v) + (index - pg);
+    let owner = vma.vmaMm(v);
+    if (mm.folioAt(owner, a) != f) continue;
+    let p = <usize>out + <usize>k * 16;
+    store<f64>(p, <f64>mm.mmId(owner));
+    store<f64>(p, <f64>a, 8);
+    k++;
+  }
+  return k;
+}
+
+/** Marks the VMA containing addr as having a vm_ops->close hook. 0, or EFAULT when none. */
+export function mm_set_close_hook(m: u32, addr: f64, on: bool): i32 {
+  let v = mm.vmaLookup(m, page(addr));
+  if (v == 0) return mm.EFAULT;
+  vma.setVmaAttrs(v, on ? vma.vmaAttrs(v) | vma.ATTR_CLOSE_HOOK : vma.vmaAttrs(v) & ~vma.ATTR_CLOSE_HOOK);
+  return 0;
+}
+
+/** ORs `set` into and clears `clear` from the vm_flags of the VMA containing addr (VM_SPECIAL bits etc.). */
+export function mm_set_vma_flags(m: u32, addr: f64, set: f64, clear: f64): i32 {
+  let v = mm.vmaLookup(m, page(addr));
+  if (v == 0) return mm.EFAULT;
+  vma.setVmaFlags(v, (vma.vmaFlags(v) & ~<u64>clear) | <u64>set);
+  return 0;
+}
+
+/**
+ * Checks the anon_vma invariants of the VMA containing addr: a faulted VMA's
+ * chain links to its own anon_vma; every link's anon_vma lists it. Returns 0
+ * or a code naming the first broken rule.
+ */
+export function mm_check_vma(m: u32, addr: f64): i32 {
+  let v = mm.vmaLookup(m, page(addr));
+  if (v == 0) return 1;
+  let av = vma.vmaAnonVma(v);
+  let chain = vma.vmaChain(v);
+  if ((av == 0) != (chain == 0)) return 2;
+  let found = av == 0;
+  for (let c = chain; c != 0; c = load<u32>(c + 8)) {
+    let a = <usize>load<u32>(c + 4);
+    if (a == av) found = true;
+    let listed = false;
+    for (let d = avFirstAvc(a); d != 0; d = avcNextInAnonVma(d)) if (d == c) listed = true;
+    if (!listed) return 3;
+    if (avRoot(a) != avRoot(av)) return 4;
+  }
+  return found ? 0 : 5;
+}
+
+/** Live records per pool: anon_vmas, AVCs, VMAs, folios (for leak checks and metrics). */
+export function stat_live(kind: i32): u32 {
+  if (kind == 0) return anonVmaLive();
+  if (kind == 1) return avcLive();
+  if (kind == 2) return vma.vmas.live;
+  return folioLive();
+}
+
+import { anonVmas, avcs } from "./anon_vma";
+import { folios } from "./folio";
+function anonVmaLive(): u32 { return anonVmas.live; }
+function avcLive(): u32 { return avcs.live; }
+function folioLive(): u32 { return folios.live; }
+
+/** num_active_vmas and num_children of an anon_vma by id are checked from TS through this walk. */
+export function anon_vma_summary(a: u32, out: u32): void {
+  store<f64>(out, <f64>avActive(a));
+  store<f64>(out, <f64>avChildren(a), 8);
+  store<f64>(out, <f64>avAvcCount(a), 16);
+  store<f64>(out, <f64>avParent(a), 24);
+}

@@ -13,8 +13,18 @@ const WASM_PAGE: usize = 65536;
 
 // Bytes taken from memory.grow by all pools.
 let grownBytes: usize = 0;
-// Failure injection: the n-th next reservation fails (0 = off).
+// Failure injection: the n-th next reservation fails (0 = off). Reservations
+// inside an op that already reserved everything it needs are not counted.
 let failCountdown: i32 = 0;
+let inReservedOp = false;
+
+/** An op reserved all it needs: its inner reservations cannot fail. */
+export function beginReservedOp(): void {
+  inReservedOp = true;
+}
+export function endReservedOp(): void {
+  inReservedOp = false;
+}
 
 /** Makes the n-th next reservation fail (n >= 1); 0 turns injection off. */
 export function injectReserveFailure(n: i32): void {
@@ -55,7 +65,7 @@ export class Pool {
 
   /** Makes sure `n` allocations will succeed. */
   reserve(n: u32): bool {
-    if (failCountdown > 0) {
+    if (failCountdown > 0 && !inReservedOp) {
       failCountdown--;
       if (failCountdown == 0) return false;
     }

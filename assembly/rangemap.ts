@@ -30,17 +30,22 @@ export const EEXIST: i32 = -17;
 export const ENOMEM: i32 = -12;
 export const ENOENT: i32 = -2;
 
-// Leaf record: count, then start[B], end[B], value[B].
-const L_START: usize = 8;
-const L_END: usize = L_START + 8 * <usize>B;
-const L_VALUE: usize = L_END + 8 * <usize>B;
-const LEAF_SIZE: usize = L_VALUE + 4 * <usize>B;
-// Internal record: count, then per child lo[B], hi[B], gap[B], child[B].
-const N_LO: usize = 8;
-const N_HI: usize = N_LO + 8 * <usize>B;
-const N_GAP: usize = N_HI + 8 * <usize>B;
-const N_CHILD: usize = N_GAP + 8 * <usize>B;
-const NODE_SIZE: usize = N_CHILD + 4 * <usize>B;
+// Node layouts keep what a descent reads together: the scan loads every key
+// of a node at once (independent loads, one memory round trip), and the
+// payload of the chosen slot is on the lines already fetched.
+//
+// Leaf record: count, then B slots of {start u64, end u64, value u32}.
+const L_SLOTS: usize = 8;
+const L_SLOT: usize = 20;
+const L_END: usize = L_SLOTS + 8;
+const LEAF_SIZE: usize = L_SLOTS + L_SLOT * <usize>B;
+// Internal record: count, B slots of {hi u64, child u32} that descents read,
+// then lo[B] and gap[B] that only gap searches and updates read.
+const N_SLOTS: usize = 8;
+const N_SLOT: usize = 12;
+const N_LO: usize = N_SLOTS + N_SLOT * <usize>B;
+const N_GAP: usize = N_LO + 8 * <usize>B;
+const NODE_SIZE: usize = N_GAP + 8 * <usize>B;
 // Map record.
 const M_ROOT: usize = 0;
 const M_HEIGHT: usize = 4;
@@ -51,14 +56,12 @@ const leaves = new Pool(LEAF_SIZE);
 const inners = new Pool(NODE_SIZE);
 const maps = new Pool(MAP_SIZE);
 
+// Keys of unused slots: above every page, so a scan can count all B slots.
+const KEY_PAD: u64 = u64.MAX_VALUE;
+
 // The walk path: node and slot per level, level 0 = leaf.
 const PATH_NODE = memory.data(4 * MAX_HEIGHT);
 const PATH_SLOT = memory.data(4 * MAX_HEIGHT);
-// Staging area for a split: B + 1 entries of (key a, key b, key c, handle).
-const STAGE_A = memory.data(8 * (B + 1));
-const STAGE_B = memory.data(8 * (B + 1));
-const STAGE_C = memory.data(8 * (B + 1));
-const STAGE_V = memory.data(4 * (B + 1));
 
 /** Where the last found range is reported: start, end (u64). */
 export const FOUND = memory.data(16);
@@ -66,24 +69,45 @@ export const FOUND = memory.data(16);
 // ---- field access -------------------------------------------------------
 
 @inline function count(n: usize): i32 { return load<i32>(n); }
-@inline function setCount(n: usize, c: i32): void { store<i32>(n, c); }
-@inline function lStart(n: usize, i: i32): u64 { return load<u64>(n + L_START + (<usize>i << 3)); }
-@inline function lEnd(n: usize, i: i32): u64 { return load<u64>(n + L_END + (<usize>i << 3)); }
-@inline function lValue(n: usize, i: i32): u32 { return load<u32>(n + L_VALUE + (<usize>i << 2)); }
-@inline function setLeaf(n: usize, i: i32, s: u64, e: u64, v: u32): void {
-  store<u64>(n + L_START + (<usize>i << 3), s);
-  store<u64>(n + L_END + (<usize>i << 3), e);
-  store<u32>(n + L_VALUE + (<usize>i << 2), v);
+/** The search key of slot i: a leaf's end, an internal node's hi. */
+@inline function keyAt(n: usize, i: i32, level: i32): usize {
+  return level == 0 ? n + L_END + <usize>i * L_SLOT : n + N_SLOTS + <usize>i * N_SLOT;
 }
+/** Sets the count; slots it gives up get the KEY_PAD key. */
+function setCount(n: usize, c: i32, level: i32): void {
+  for (let i = c, old = count(n); i < old; i++) store<u64>(keyAt(n, i, level), KEY_PAD);
+  store<i32>(n, c);
+}
+/** A new empty node whose every key is KEY_PAD. */
+function newNode(level: i32): usize {
+  let n = level == 0 ? leaves.alloc() : inners.alloc();
+  for (let i = 0; i < B; i++) store<u64>(keyAt(n, i, level), KEY_PAD);
+  return n;
+}
+@inline function lSlot(n: usize, i: i32): usize { return n + L_SLOTS + <usize>i * L_SLOT; }
+@inline function lStart(n: usize, i: i32): u64 { return load<u64>(lSlot(n, i)); }
+@inline function lEnd(n: usize, i: i32): u64 { return load<u64>(lSlot(n, i), 8); }
+@inline function lValue(n: usize, i: i32): u32 { return load<u32>(lSlot(n, i), 16); }
+@inline function setStart(n: usize, i: i32, s: u64): void { store<u64>(lSlot(n, i), s); }
+@inline function setEnd(n: usize, i: i32, e: u64): void { store<u64>(lSlot(n, i), e, 8); }
+@inline function setValue(n: usize, i: i32, v: u32): void { store<u32>(lSlot(n, i), v, 16); }
+@inline function setLeaf(n: usize, i: i32, s: u64, e: u64, v: u32): void {
+  let p = lSlot(n, i);
+  store<u64>(p, s);
+  store<u64>(p, e, 8);
+  store<u32>(p, v, 16);
+}
+@inline function nSlot(n: usize, i: i32): usize { return n + N_SLOTS + <usize>i * N_SLOT; }
+@inline function nHi(n: usize, i: i32): u64 { return load<u64>(nSlot(n, i)); }
+@inline function nChild(n: usize, i: i32): usize { return <usize>load<u32>(nSlot(n, i), 8); }
 @inline function nLo(n: usize, i: i32): u64 { return load<u64>(n + N_LO + (<usize>i << 3)); }
-@inline function nHi(n: usize, i: i32): u64 { return load<u64>(n + N_HI + (<usize>i << 3)); }
 @inline function nGap(n: usize, i: i32): u64 { return load<u64>(n + N_GAP + (<usize>i << 3)); }
-@inline function nChild(n: usize, i: i32): usize { return <usize>load<u32>(n + N_CHILD + (<usize>i << 2)); }
 @inline function setInner(n: usize, i: i32, lo: u64, hi: u64, gap: u64, child: usize): void {
+  let p = nSlot(n, i);
+  store<u64>(p, hi);
+  store<u32>(p, <u32>child, 8);
   store<u64>(n + N_LO + (<usize>i << 3), lo);
-  store<u64>(n + N_HI + (<usize>i << 3), hi);
   store<u64>(n + N_GAP + (<usize>i << 3), gap);
-  store<u32>(n + N_CHILD + (<usize>i << 2), <u32>child);
 }
 @inline function pathNode(level: i32): usize { return <usize>load<u32>(PATH_NODE + (<usize>level << 2)); }
 @inline function pathSlot(level: i32): i32 { return load<i32>(PATH_SLOT + (<usize>level << 2)); }
@@ -94,12 +118,26 @@ export const FOUND = memory.data(16);
 @inline function root(m: usize): usize { return <usize>load<u32>(m + M_ROOT); }
 @inline function height(m: usize): i32 { return load<i32>(m + M_HEIGHT); }
 
-/** Number of keys in the sorted run at `base` (n of them) that are <= addr. */
-@inline function rankAtOrBelow(base: usize, n: i32, addr: u64): i32 {
-  let i = 0;
-  while (i < n && load<u64>(base + (<usize>i << 3)) <= addr) i++;
-  return i;
+/**
+ * Number of keys <= addr among the B keys `stride` bytes apart from `base`
+ * (sorted, unused slots KEY_PAD), capped at the node's count `n`: the slot of
+ * the first key above addr. Unrolled and branch-free so that all sixteen
+ * loads go out together: one memory round trip per node.
+ */
+@inline function rankAtOrBelow(base: usize, stride: usize, n: i32, addr: u64): i32 {
+  let r =
+    <i32>(load<u64>(base) <= addr) + <i32>(load<u64>(base + stride) <= addr) +
+    <i32>(load<u64>(base + 2 * stride) <= addr) + <i32>(load<u64>(base + 3 * stride) <= addr) +
+    <i32>(load<u64>(base + 4 * stride) <= addr) + <i32>(load<u64>(base + 5 * stride) <= addr) +
+    <i32>(load<u64>(base + 6 * stride) <= addr) + <i32>(load<u64>(base + 7 * stride) <= addr) +
+    <i32>(load<u64>(base + 8 * stride) <= addr) + <i32>(load<u64>(base + 9 * stride) <= addr) +
+    <i32>(load<u64>(base + 10 * stride) <= addr) + <i32>(load<u64>(base + 11 * stride) <= addr) +
+    <i32>(load<u64>(base + 12 * stride) <= addr) + <i32>(load<u64>(base + 13 * stride) <= addr) +
+    <i32>(load<u64>(base + 14 * stride) <= addr) + <i32>(load<u64>(base + 15 * stride) <= addr);
+  return min(r, n);
 }
+@inline function leafRank(n: usize, addr: u64): i32 { return rankAtOrBelow(n + L_END, L_SLOT, count(n), addr); }
+@inline function innerRank(n: usize, addr: u64): i32 { return rankAtOrBelow(n + N_SLOTS, N_SLOT, count(n), addr); }
 
 @inline function reportFound(s: u64, e: u64): void {
   store<u64>(FOUND, s);
@@ -122,20 +160,26 @@ function innerMaxGap(n: usize): u64 {
   return g;
 }
 
-/** Writes the summary of `child` (a node at `level`) into slot i of `parent`. */
-function summarize(parent: usize, i: i32, child: usize, level: i32): void {
+/**
+ * Writes the summary of `child` (a node at `level`) into slot i of `parent`.
+ * Returns false when the slot already held it.
+ */
+function summarize(parent: usize, i: i32, child: usize, level: i32): bool {
   let c = count(child);
-  if (level == 0) {
-    setInner(parent, i, lStart(child, 0), lEnd(child, c - 1), leafMaxGap(child), child);
-  } else {
-    setInner(parent, i, nLo(child, 0), nHi(child, c - 1), innerMaxGap(child), child);
-  }
+  let lo = level == 0 ? lStart(child, 0) : nLo(child, 0);
+  let hi = level == 0 ? lEnd(child, c - 1) : nHi(child, c - 1);
+  let g = level == 0 ? leafMaxGap(child) : innerMaxGap(child);
+  if (nChild(parent, i) == child && nLo(parent, i) == lo && nHi(parent, i) == hi && nGap(parent, i) == g) return false;
+  setInner(parent, i, lo, hi, g, child);
+  return true;
 }
 
-/** Refreshes the annotations on the path above `level` up to the root. */
+/** Refreshes the annotations on the path above `level`, up to where nothing changes. */
 function refreshFrom(m: usize, level: i32): void {
   let h = height(m);
-  for (let l = level; l < h; l++) summarize(pathNode(l + 1), pathSlot(l + 1), pathNode(l), l);
+  for (let l = level; l < h; l++) {
+    if (!summarize(pathNode(l + 1), pathSlot(l + 1), pathNode(l), l)) return;
+  }
 }
 
 // ---- maps ----------------------------------------------------------------
@@ -145,7 +189,7 @@ export function mapCreate(): usize {
   if (!maps.reserve(1)) return 0;
   if (!leaves.reserve(1)) return 0;
   let m = maps.alloc();
-  store<u32>(m + M_ROOT, <u32>leaves.alloc());
+  store<u32>(m + M_ROOT, <u32>newNode(0));
   return m;
 }
 
@@ -172,6 +216,11 @@ export function nodeBytes(): usize {
   return <usize>leaves.live * LEAF_SIZE + <usize>inners.live * NODE_SIZE + <usize>maps.live * MAP_SIZE;
 }
 
+/** Reserves what `inserts` insertions into map m may allocate. */
+export function reserveNodes(m: usize, inserts: u32): bool {
+  return leaves.reserve(inserts) && inners.reserve(inserts * (<u32>height(m) + 2));
+}
+
 /** Reserves what one insertion may allocate: a leaf and one node per level plus a new root. */
 @inline function reserveInsert(m: usize): bool {
   return leaves.reserve(1) && inners.reserve(<u32>height(m) + 1);
@@ -188,12 +237,12 @@ function descend(m: usize, addr: u64): i32 {
   let n = root(m);
   for (let l = height(m); l > 0; l--) {
     let c = count(n);
-    let i = rankAtOrBelow(n + N_HI, c, addr);
+    let i = innerRank(n, addr);
     if (i == c) i = c - 1;
     setPath(l, n, i);
     n = nChild(n, i);
   }
-  let i = rankAtOrBelow(n + L_END, count(n), addr);
+  let i = leafRank(n, addr);
   setPath(0, n, i);
   return i;
 }
@@ -242,11 +291,11 @@ export function find(m: usize, addr: u64): i32 {
   let n = root(m);
   for (let l = height(m); l > 0; l--) {
     let c = count(n);
-    let i = rankAtOrBelow(n + N_HI, c, addr);
+    let i = innerRank(n, addr);
     if (i == c) return -1;
     n = nChild(n, i);
   }
-  let i = rankAtOrBelow(n + L_END, count(n), addr);
+  let i = leafRank(n, addr);
   if (i == count(n) || lStart(n, i) > addr) return -1;
   return <i32>lValue(n, i);
 }
@@ -256,11 +305,11 @@ export function findNext(m: usize, addr: u64): i32 {
   let n = root(m);
   for (let l = height(m); l > 0; l--) {
     let c = count(n);
-    let i = rankAtOrBelow(n + N_HI, c, addr);
+    let i = innerRank(n, addr);
     if (i == c) return -1;
     n = nChild(n, i);
   }
-  let i = rankAtOrBelow(n + L_END, count(n), addr);
+  let i = leafRank(n, addr);
   if (i == count(n)) return -1;
   reportFound(lStart(n, i), lEnd(n, i));
   return <i32>lValue(n, i);
@@ -329,66 +378,148 @@ export function collect(m: usize, lo: u64, hi: u64, out: usize, max: i32): i32 {
   return k;
 }
 
+/** Queries a batch walks in lockstep: their cache misses overlap. */
+const LANES: i32 = 16;
+const LANE_NODE = memory.data(4 * LANES);
+
 /** vma_lookup for a batch: values (or -1) of the ranges containing each f64 page. */
 export function findMany(m: usize, addrs: usize, out: usize, n: i32): void {
-  for (let k = 0; k < n; k++) {
-    let a = <u64>load<f64>(addrs + (<usize>k << 3));
-    store<i32>(out + (<usize>k << 2), find(m, a));
+  let h = height(m);
+  let k = 0;
+  for (; k + LANES <= n; k += LANES) {
+    for (let j = 0; j < LANES; j++) store<u32>(LANE_NODE + (<usize>j << 2), <u32>root(m));
+    // One level for every lane before the next level: the lanes' loads are
+    // independent, so their misses are served together.
+    for (let l = h; l > 0; l--) {
+      for (let j = 0; j < LANES; j++) {
+        let p = LANE_NODE + (<usize>j << 2);
+        let node = <usize>load<u32>(p);
+        let a = <u64>load<f64>(addrs + (<usize>(k + j) << 3));
+        let i = min(innerRank(node, a), count(node) - 1);
+        store<u32>(p, <u32>nChild(node, i));
+      }
+    }
+    for (let j = 0; j < LANES; j++) {
+      let leaf = <usize>load<u32>(LANE_NODE + (<usize>j << 2));
+      let a = <u64>load<f64>(addrs + (<usize>(k + j) << 3));
+      let i = leafRank(leaf, a);
+      let v = i < count(leaf) && lStart(leaf, i) <= a ? <i32>lValue(leaf, i) : -1;
+      store<i32>(out + (<usize>(k + j) << 2), v);
+    }
   }
+  for (; k < n; k++) store<i32>(out + (<usize>k << 2), find(m, <u64>load<f64>(addrs + (<usize>k << 3))));
 }
 
 // ---- insertion -------------------------------------------------------------
 
+/** True when the path above `level` runs along the tree's right (or left) edge. */
+function pathAtEdge(m: usize, level: i32, right: bool): bool {
+  for (let l = level + 1, h = height(m); l <= h; l++) {
+    let edge = right ? count(pathNode(l)) - 1 : 0;
+    if (pathSlot(l) != edge) return false;
+  }
+  return true;
+}
+
 /**
  * Where to cut an overfull node of B + 1 entries in which the new one sits at
- * `at`: appending (ascending mmaps) keeps the left node full, prepending
- * (top-down mmaps) keeps the right node full, anything else splits evenly.
+ * `at`. Appending past the last range of the whole map (ascending mmaps)
+ * keeps the left node full, prepending before the first keeps the right node
+ * full; anything else splits evenly, so random inserts cannot leave a trail
+ * of nearly empty nodes.
  */
-@inline function splitPoint(at: i32): i32 {
-  if (at == B) return B;
-  if (at == 0) return 1;
+function splitPoint(m: usize, at: i32, level: i32): i32 {
+  if (at == B && pathAtEdge(m, level, true)) return B;
+  if (at == 0 && pathAtEdge(m, level, false)) return 1;
   return (B + 1) >> 1;
+}
+
+/** Moves `k` entries of `src` from slot `from` to slot `to` of `dst` (nodes of one level; may overlap). */
+function moveEntries(dst: usize, to: i32, src: usize, from: i32, k: i32, level: i32): void {
+  let n = <usize>k;
+  if (level == 0) {
+    memory.copy(lSlot(dst, to), lSlot(src, from), n * L_SLOT);
+  } else {
+    memory.copy(nSlot(dst, to), nSlot(src, from), n * N_SLOT);
+    memory.copy(dst + N_LO + (<usize>to << 3), src + N_LO + (<usize>from << 3), n << 3);
+    memory.copy(dst + N_GAP + (<usize>to << 3), src + N_GAP + (<usize>from << 3), n << 3);
+  }
+}
+
+// What openSlot() did: the split-off right sibling (0 if none), and the
+// index of the opened slot in the node it returned.
+let splitSibling: usize = 0;
+let openAt: i32 = 0;
+
+/**
+ * Opens slot `at` of node `n` (at `level`) for one more entry. A full node
+ * splits first, its upper part moving to a new right sibling. Returns the
+ * node holding the open slot.
+ */
+function openSlot(m: usize, n: usize, at: i32, level: i32): usize {
+  let c = count(n);
+  splitSibling = 0;
+  if (c < B) {
+    moveEntries(n, at + 1, n, at, c - at, level);
+    setCount(n, c + 1, level);
+    openAt = at;
+    return n;
+  }
+  let r = newNode(level);
+  splitSibling = r;
+  // Of the B + 1 entries, n keeps `cut` and r takes the rest.
+  let cut = splitPoint(m, at, level);
+  if (at < cut) {
+    moveEntries(r, 0, n, cut - 1, B - cut + 1, level);
+    moveEntries(n, at + 1, n, at, cut - 1 - at, level);
+    openAt = at;
+  } else {
+    moveEntries(r, 0, n, cut, at - cut, level);
+    moveEntries(r, at - cut + 1, n, at, B - at, level);
+    openAt = at - cut;
+  }
+  setCount(n, cut, level);
+  setCount(r, B + 1 - cut, level);
+  return at < cut ? n : r;
+}
+
+/**
+ * A range that belongs at the very start (end) of a full leaf can as well go
+ * at the end (start) of the previous (next) leaf: if that leaf has room, move
+ * the path there instead of splitting. Keeps leaves full under top-down mmaps.
+ */
+function spillToSibling(m: usize, at: i32): bool {
+  let p = pathNode(1);
+  let j = pathSlot(1);
+  if (at == 0 && j > 0) {
+    let left = nChild(p, j - 1);
+    if (count(left) == B) return false;
+    setPath(1, p, j - 1);
+    setPath(0, left, count(left));
+    return true;
+  }
+  if (at == B && j + 1 < count(p)) {
+    let right = nChild(p, j + 1);
+    if (count(right) == B) return false;
+    setPath(1, p, j + 1);
+    setPath(0, right, 0);
+    return true;
+  }
+  return false;
 }
 
 /** Inserts a range at slot `at` of the path's leaf; splits and refreshes upwards. */
 function leafInsert(m: usize, at: i32, s: u64, e: u64, v: u32): void {
   let n = pathNode(0);
-  let c = count(n);
-  if (c < B) {
-    let tail = <usize>(c - at);
-    memory.copy(n + L_START + ((<usize>at + 1) << 3), n + L_START + (<usize>at << 3), tail << 3);
-    memory.copy(n + L_END + ((<usize>at + 1) << 3), n + L_END + (<usize>at << 3), tail << 3);
-    memory.copy(n + L_VALUE + ((<usize>at + 1) << 2), n + L_VALUE + (<usize>at << 2), tail << 2);
-    setLeaf(n, at, s, e, v);
-    setCount(n, c + 1);
-    refreshFrom(m, 0);
-    return;
+  if (count(n) == B && height(m) > 0 && spillToSibling(m, at)) {
+    // The path now leads to the sibling that took the entry.
+    n = pathNode(0);
+    at = pathSlot(0);
   }
-  // Stage the B + 1 entries, then deal them out to n and a new right sibling.
-  for (let i = 0, j = 0; i <= B; i++) {
-    if (i == at) {
-      store<u64>(STAGE_A + (<usize>i << 3), s);
-      store<u64>(STAGE_B + (<usize>i << 3), e);
-      store<u32>(STAGE_V + (<usize>i << 2), v);
-    } else {
-      store<u64>(STAGE_A + (<usize>i << 3), lStart(n, j));
-      store<u64>(STAGE_B + (<usize>i << 3), lEnd(n, j));
-      store<u32>(STAGE_V + (<usize>i << 2), lValue(n, j));
-      j++;
-    }
-  }
-  let cut = splitPoint(at);
-  let r = leaves.alloc();
-  for (let i = 0; i <= B; i++) {
-    let a = load<u64>(STAGE_A + (<usize>i << 3));
-    let b = load<u64>(STAGE_B + (<usize>i << 3));
-    let val = load<u32>(STAGE_V + (<usize>i << 2));
-    if (i < cut) setLeaf(n, i, a, b, val);
-    else setLeaf(r, i - cut, a, b, val);
-  }
-  setCount(n, cut);
-  setCount(r, B + 1 - cut);
-  insertSibling(m, 0, r);
+  n = openSlot(m, n, at, 0);
+  setLeaf(n, openAt, s, e, v);
+  if (splitSibling == 0) refreshFrom(m, 0);
+  else insertSibling(m, 0, splitSibling);
 }
 
 /**
@@ -402,10 +533,10 @@ function insertSibling(m: usize, level: i32, sib: usize): void {
     let left = pathNode(level);
     if (level == h) {
       // The root split: grow the tree by one level.
-      let r = inners.alloc();
+      let r = newNode(level + 1);
       summarize(r, 0, left, level);
       summarize(r, 1, sib, level);
-      setCount(r, 2);
+      setCount(r, 2, level + 1);
       store<u32>(m + M_ROOT, <u32>r);
       store<i32>(m + M_HEIGHT, h + 1);
       return;
@@ -413,47 +544,14 @@ function insertSibling(m: usize, level: i32, sib: usize): void {
     let p = pathNode(level + 1);
     let slot = pathSlot(level + 1);
     summarize(p, slot, left, level);
-    let c = count(p);
-    let at = slot + 1;
-    if (c < B) {
-      let tail = <usize>(c - at);
-      memory.copy(p + N_LO + ((<usize>at + 1) << 3), p + N_LO + (<usize>at << 3), tail << 3);
-      memory.copy(p + N_HI + ((<usize>at + 1) << 3), p + N_HI + (<usize>at << 3), tail << 3);
-      memory.copy(p + N_GAP + ((<usize>at + 1) << 3), p + N_GAP + (<usize>at << 3), tail << 3);
-      memory.copy(p + N_CHILD + ((<usize>at + 1) << 2), p + N_CHILD + (<usize>at << 2), tail << 2);
-      setCount(p, c + 1);
-      summarize(p, at, sib, level);
+    let dst = openSlot(m, p, slot + 1, level + 1);
+    summarize(dst, openAt, sib, level);
+    if (splitSibling == 0) {
       refreshFrom(m, level + 1);
       return;
     }
-    // Parent full: stage B + 1 children and split it too.
-    for (let i = 0, j = 0; i <= B; i++) {
-      if (i == at) {
-        store<u32>(STAGE_V + (<usize>i << 2), <u32>sib);
-      } else {
-        store<u64>(STAGE_A + (<usize>i << 3), nLo(p, j));
-        store<u64>(STAGE_B + (<usize>i << 3), nHi(p, j));
-        store<u64>(STAGE_C + (<usize>i << 3), nGap(p, j));
-        store<u32>(STAGE_V + (<usize>i << 2), <u32>nChild(p, j));
-        j++;
-      }
-    }
-    let cut = splitPoint(at);
-    let r = inners.alloc();
-    for (let i = 0; i <= B; i++) {
-      let child = <usize>load<u32>(STAGE_V + (<usize>i << 2));
-      let dst = i < cut ? p : r;
-      let k = i < cut ? i : i - cut;
-      if (i == at) summarize(dst, k, sib, level);
-      else {
-        setInner(dst, k, load<u64>(STAGE_A + (<usize>i << 3)), load<u64>(STAGE_B + (<usize>i << 3)),
-          load<u64>(STAGE_C + (<usize>i << 3)), child);
-      }
-    }
-    setCount(p, cut);
-    setCount(r, B + 1 - cut);
     level++;
-    sib = r;
+    sib = splitSibling;
   }
 }
 
@@ -475,28 +573,10 @@ export function insert(m: usize, s: u64, e: u64, v: u32): i32 {
 function leafRemove(m: usize, at: i32): void {
   let n = pathNode(0);
   let c = count(n);
-  let tail = <usize>(c - at - 1);
-  memory.copy(n + L_START + (<usize>at << 3), n + L_START + ((<usize>at + 1) << 3), tail << 3);
-  memory.copy(n + L_END + (<usize>at << 3), n + L_END + ((<usize>at + 1) << 3), tail << 3);
-  memory.copy(n + L_VALUE + (<usize>at << 2), n + L_VALUE + ((<usize>at + 1) << 2), tail << 2);
-  setCount(n, c - 1);
+  moveEntries(n, at, n, at + 1, c - at - 1, 0);
+  setCount(n, c - 1, 0);
   store<u32>(m + M_COUNT, mapSize(m) - 1);
   rebalance(m, 0);
-}
-
-/** Moves `k` entries of node `src` from slot `from` to slot `to` of `dst` (same level). */
-function moveEntries(dst: usize, to: i32, src: usize, from: i32, k: i32, level: i32): void {
-  let n = <usize>k;
-  if (level == 0) {
-    memory.copy(dst + L_START + (<usize>to << 3), src + L_START + (<usize>from << 3), n << 3);
-    memory.copy(dst + L_END + (<usize>to << 3), src + L_END + (<usize>from << 3), n << 3);
-    memory.copy(dst + L_VALUE + (<usize>to << 2), src + L_VALUE + (<usize>from << 2), n << 2);
-  } else {
-    memory.copy(dst + N_LO + (<usize>to << 3), src + N_LO + (<usize>from << 3), n << 3);
-    memory.copy(dst + N_HI + (<usize>to << 3), src + N_HI + (<usize>from << 3), n << 3);
-    memory.copy(dst + N_GAP + (<usize>to << 3), src + N_GAP + (<usize>from << 3), n << 3);
-    memory.copy(dst + N_CHILD + (<usize>to << 2), src + N_CHILD + (<usize>from << 2), n << 2);
-  }
 }
 
 /**
@@ -529,7 +609,7 @@ function rebalance(m: usize, level: i32): void {
       if (c == 0) {
         if (level == 0) leaves.free(n);
         else inners.free(n);
-        setCount(p, 0);
+        setCount(p, 0, level + 1);
       } else {
         summarize(p, 0, n, level);
       }
@@ -545,17 +625,12 @@ function rebalance(m: usize, level: i32): void {
     if (lc + rc <= B) {
       // Merge right into left and drop right from the parent.
       moveEntries(left, lc, right, 0, rc, level);
-      setCount(left, lc + rc);
+      setCount(left, lc + rc, level);
       if (level == 0) leaves.free(right);
       else inners.free(right);
       let pc = count(p);
-      let at = li + 1;
-      let tail = <usize>(pc - at - 1);
-      memory.copy(p + N_LO + (<usize>at << 3), p + N_LO + ((<usize>at + 1) << 3), tail << 3);
-      memory.copy(p + N_HI + (<usize>at << 3), p + N_HI + ((<usize>at + 1) << 3), tail << 3);
-      memory.copy(p + N_GAP + (<usize>at << 3), p + N_GAP + ((<usize>at + 1) << 3), tail << 3);
-      memory.copy(p + N_CHILD + (<usize>at << 2), p + N_CHILD + ((<usize>at + 1) << 2), tail << 2);
-      setCount(p, pc - 1);
+      moveEntries(p, li + 1, p, li + 2, pc - li - 2, level + 1);
+      setCount(p, pc - 1, level + 1);
       summarize(p, li, left, level);
       setPath(level + 1, p, li);
       level++;
@@ -572,8 +647,8 @@ function rebalance(m: usize, level: i32): void {
       moveEntries(left, lc, right, 0, k, level);
       moveEntries(right, 0, right, k, rc - k, level);
     }
-    setCount(left, want);
-    setCount(right, lc + rc - want);
+    setCount(left, want, level);
+    setCount(right, lc + rc - want, level);
     summarize(p, li, left, level);
     summarize(p, li + 1, right, level);
     refreshFrom(m, level + 1);
@@ -599,7 +674,7 @@ export function erase(m: usize, s: u64, e: u64): i32 {
     let v = lValue(n, at);
     if (rs < s) {
       // Keep the head [rs, s); a tail beyond e goes back in as its own range.
-      store<u64>(n + L_END + (<usize>at << 3), s);
+      setEnd(n, at, s);
       refreshFrom(m, 0);
       if (re > e) {
         descend(m, e);
@@ -610,7 +685,7 @@ export function erase(m: usize, s: u64, e: u64): i32 {
       continue;
     }
     if (re > e) {
-      store<u64>(n + L_START + (<usize>at << 3), e);
+      setStart(n, at, e);
       refreshFrom(m, 0);
       return 0;
     }
@@ -624,7 +699,7 @@ export function update(m: usize, addr: u64, v: u32): i32 {
   let at = descend(m, addr);
   let n = pathNode(0);
   if (at == count(n) || lStart(n, at) > addr) return ENOENT;
-  store<u32>(n + L_VALUE + (<usize>at << 2), v);
+  setValue(n, at, v);
   return 0;
 }
 
@@ -635,7 +710,7 @@ export function update(m: usize, addr: u64, v: u32): i32 {
   let a = max(gs, lo);
   let b = min(ge, hi);
   if (a >= b) return PAGE_END;
-  let r = a % align;
+  let r = align == 1 ? 0 : a % align;
   if (r != 0) {
     if (align - r > b - a) return PAGE_END;
     a += align - r;
@@ -649,15 +724,17 @@ export function update(m: usize, addr: u64, v: u32): i32 {
   let b = min(ge, hi);
   if (a >= b || b - a < size) return PAGE_END;
   let x = b - size;
-  x -= x % align;
+  if (align != 1) x -= x % align;
   return x >= a ? x : PAGE_END;
 }
 
 /** Lowest fit among the gaps between ranges inside the subtree `n` at `level`. */
 function lowestIn(n: usize, level: i32, lo: u64, hi: u64, size: u64, align: u64): u64 {
   let c = count(n);
+  // Gaps wholly below lo are skipped by rank: start at the gap before the
+  // first entry that ends above lo.
   if (level == 0) {
-    for (let i = 1; i < c; i++) {
+    for (let i = max(1, leafRank(n, lo)); i < c; i++) {
       let gs = lEnd(n, i - 1);
       if (gs >= hi) break;
       let x = fitLow(gs, lStart(n, i), lo, hi, size, align);
@@ -665,7 +742,7 @@ function lowestIn(n: usize, level: i32, lo: u64, hi: u64, size: u64, align: u64)
     }
     return PAGE_END;
   }
-  for (let i = 0; i < c; i++) {
+  for (let i = min(innerRank(n, lo), c - 1); i < c; i++) {
     if (i > 0) {
       let gs = nHi(n, i - 1);
       if (gs >= hi) break;
@@ -684,8 +761,9 @@ function lowestIn(n: usize, level: i32, lo: u64, hi: u64, size: u64, align: u64)
 /** Highest fit among the gaps between ranges inside the subtree `n` at `level`. */
 function highestIn(n: usize, level: i32, lo: u64, hi: u64, size: u64, align: u64): u64 {
   let c = count(n);
+  // Likewise from the top: start at the first entry that ends at or above hi.
   if (level == 0) {
-    for (let i = c - 1; i > 0; i--) {
+    for (let i = min(leafRank(n, hi - 1), c - 1); i > 0; i--) {
       let ge = lStart(n, i);
       if (ge <= lo) break;
       let x = fitHigh(lEnd(n, i - 1), ge, lo, hi, size, align);
@@ -693,7 +771,7 @@ function highestIn(n: usize, level: i32, lo: u64, hi: u64, size: u64, align: u64
     }
     return PAGE_END;
   }
-  for (let i = c - 1; i >= 0; i--) {
+  for (let i = min(innerRank(n, hi - 1), c - 1); i >= 0; i--) {
     if (nHi(n, i) <= lo) break;
     if (nGap(n, i) >= size && nLo(n, i) < hi) {
       let x = highestIn(nChild(n, i), level - 1, lo, hi, size, align);
@@ -757,6 +835,7 @@ function validateNode(n: usize, level: i32, isRoot: bool): i32 {
   let c = count(n);
   // Lopsided splits may leave a single entry; only the empty node is wrong.
   if (c > B || (!isRoot && c < 1) || (isRoot && level > 0 && c < 2)) return BAD_FILL;
+  for (let i = c; i < B; i++) if (load<u64>(keyAt(n, i, level)) != KEY_PAD) return BAD_FILL;
   if (level == 0) {
     for (let i = 0; i < c; i++) {
       let s = lStart(n, i);

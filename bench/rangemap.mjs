@@ -93,7 +93,61 @@ export async function benchRangeMap({ sizes, time }) {
     });
     const rnd = new Random(44);
     const top = ends[n - 1];
-    bench.add("churn: vmalab erase a range + insert at a free spot", () => {
+    // Churn bookkeeping in typed arrays: the live ranges and the known free
+    // spots (gaps, split as ranges land in them). Each op erases a random live
+    // range and inserts one of 1..512 pages at a random place in a random free
+    // spot. The harness alone (same arrays, no map calls) is its own task, so
+    // the map's share is the difference of the two medians.
+    // Churn runs on a map of its own: tinybench warms every task up before
+    // measuring any, so tasks that change a shared map would see each other.
+    const churnCore = Core.create();
+    const churnMap = RangeMap.createSync(churnCore);
+    for (let i = 0; i < n; i++) churnMap.insert(starts[i], ends[i], i);
+    const churn = (withMap) => {
+      const liveS = Float64Array.from(starts);
+      const liveE = Float64Array.from(ends);
+      const cap = n + 4 * 1024 * 1024;
+      const holeS = new Float64Array(cap);
+      const holeE = new Float64Array(cap);
+      let holes = 0;
+      for (let i = 1; i < n; i++) {
+        if (starts[i] > ends[i - 1]) {
+          holeS[holes] = ends[i - 1];
+          holeE[holes++] = starts[i];
+        }
+      }
+      return () => {
+      for (let k = 0; k < BATCH; k++) {
+        const i = rnd.int(n);
+        if (withMap) churnMap.erase(liveS[i], liveE[i]);
+        holeS[holes] = liveS[i];
+        holeE[holes++] = liveE[i];
+        const j = rnd.int(holes);
+        const hs = holeS[j];
+        const he = holeE[j];
+        holes--;
+        holeS[j] = holeS[holes];
+        holeE[j] = holeE[holes];
+        const size = he - hs;
+        const len = 1 + rnd.int(Math.min(512, size));
+        const at = hs + rnd.int(size - len + 1);
+        if (withMap) churnMap.insert(at, at + len, i);
+        liveS[i] = at;
+        liveE[i] = at + len;
+        if (at > hs && holes < cap) {
+          holeS[holes] = hs;
+          holeE[holes++] = at;
+        }
+        if (at + len < he && holes < cap) {
+          holeS[holes] = at + len;
+          holeE[holes++] = he;
+        }
+      }
+      };
+    };
+    bench.add("churn: harness only (bookkeeping, no map)", churn(false));
+    bench.add("churn: vmalab erase a range + insert at a free spot", churn(true));
+    bench.add("mmap cycle: vmalab find_vma + erase + gap search + insert", () => {
       for (let k = 0; k < BATCH; k++) {
         const e = map.nextFrom(rnd.int(top));
         if (!e) continue;
@@ -115,8 +169,11 @@ export async function benchRangeMap({ sizes, time }) {
     bench.add("gap: vmalab highest fit below a random page", () => {
       for (let k = 0; k < BATCH; k++) sink += map.gap(rnd.range(1, 64), { hi: rnd.int(top) + 64, topdown: true });
     });
+    bench.addEventListener("cycle", (e) => process.stderr.write(`  ${bench.name}: ${e.task.name}\n`));
     await bench.run();
     map.validate();
+    churnMap.validate();
+    memory[memory.length - 1].nodeBytesPerRangeAfterChurn = churnCore.memoryStats().nodeBytes / churnMap.size;
     for (const task of bench.tasks) {
       const r = task.result;
       if (r.state !== "completed") throw new Error(`${task.name}: ${r.state} ${r.error ?? ""}`);
@@ -125,6 +182,7 @@ export async function benchRangeMap({ sizes, time }) {
     }
     if (sink === 0.5) console.log(sink);
     map.free();
+    churnMap.free();
   }
   return { rows, memory };
 }

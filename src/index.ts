@@ -1,5 +1,12 @@
 // vmalab's public API.
 export { RangeMap } from "./rangemap.js";
 export type { RangeEntry, GapOptions } from "./rangemap.js";
+export { System, Process, POLICIES } from "./system.js";
+export type { Advice, Backing, MmapOptions, MremapOptions, Prot, SystemOptions, VmaInfo } from "./system.js";
+export { parseScenario, ScenarioSyntaxError } from "./scenario/parse.js";
+export type { Op, ScenarioOp } from "./scenario/parse.js";
+export { runOps, runScenario } from "./scenario/run.js";
+export type { DumpVma, ScenarioRecord } from "./scenario/run.js";
+export { VM, vmFlagsString, permsString } from "./vmflags.js";
 export { Core, MAX_PAGE, VmalabError, sharedCore } from "./wasm.js";
 export { VERSION } from "./version.js";

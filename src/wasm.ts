@@ -11,7 +11,15 @@ import { readFileSync } from "node:fs";
 export const MAX_PAGE = 2 ** 53;
 
 /** Kernel errno names the core reports (it returns them negated). */
-const ERRNO: Record<number, string> = { 2: "ENOENT", 12: "ENOMEM", 14: "EFAULT", 17: "EEXIST", 22: "EINVAL" };
+export const ERRNO: Record<number, string> = {
+  1: "EPERM",
+  2: "ENOENT",
+  12: "ENOMEM",
+  13: "EACCES",
+  14: "EFAULT",
+  17: "EEXIST",
+  22: "EINVAL",
+};
 
 /** An error with the kernel's errno name in `code`. */
 export class VmalabError extends Error {
@@ -57,6 +65,24 @@ export interface CoreExports {
   rangemap_find_many(m: number, addrs: number, out: number, n: number): void;
   rangemap_gap(m: number, size: number, lo: number, hi: number, align: number, topdown: number): number;
   rangemap_validate(m: number): number;
+  mm_create(id: number): number;
+  mm_fork(parent: number, childId: number): number;
+  mm_exit(mm: number): void;
+  mm_map_count(mm: number): number;
+  mm_mmap(mm: number, start: number, len: number, prot: number, flags: number, file: number, pgoff: number): number;
+  mm_munmap(mm: number, start: number, len: number): number;
+  mm_mprotect(mm: number, start: number, len: number, prot: number): number;
+  mm_madvise(mm: number, start: number, len: number, advice: number): number;
+  mm_mremap(mm: number, addr: number, oldLen: number, newLen: number, flags: number, newAddr: number): number;
+  mm_touch(mm: number, start: number, n: number, write: number): number;
+  mm_collect_vmas(mm: number, lo: number, hi: number, out: number, max: number): number;
+  mm_rmap(mm: number, addr: number, out: number, max: number): number;
+  mm_set_close_hook(mm: number, addr: number, on: number): number;
+  mm_set_vma_flags(mm: number, addr: number, set: number, clear: number): number;
+  mm_check_vma(mm: number, addr: number): number;
+  sys_set_max_map_count(n: number): void;
+  sys_set_fork_reuse(on: number): void;
+  stat_live(kind: number): number;
   scratch_buffer(): number;
   scratch_bytes(): number;
   mem_node_bytes(): number;

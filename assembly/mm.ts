@@ -1,0 +1,531 @@
+// Address spaces (struct mm_struct) and the syscalls that change them: mmap,
+// munmap, mprotect, madvise and page faults (mm/mmap.c, mm/vma.c,
+// mm/mprotect.c, mm/madvise.c, mm/memory.c of Linux 6.18). mremap lives in
+// mremap.ts, fork and exit in fork.ts.
+//
+// Ops return 0 or a negated errno. Each op first reserves every record it may
+// allocate, so a failure of the simulator itself (ENOMEM from the pools)
+// happens before any change; the kernel's own partial effects (mprotect over
+// a hole) are reproduced as the kernel does them.
+
+import {
+  anonVmaPrepare, chainLength, reserveAnon, unlinkAnonVmas, anonVmaClone,
+} from "./anon_vma";
+import {
+  PTE_PAGECACHE, PTE_ZERO, folioGet, folioMapcount, folioMapping, folioNew, folioPut, folios, isFolio, pteGet,
+  pteSet, setFolioMapping, zapRange,
+} from "./folio";
+import { Pool, beginReservedOp } from "./mem";
+import { MERGE_NOMERGE, vmaMergeExistingRange, vmaMergeNewRange, vmg, vmgFromVma, vmgNew } from "./merge";
+import * as rm from "./rangemap";
+import {
+  VM_ACCOUNT, VM_DONTCOPY, VM_DONTDUMP, VM_EXEC, VM_GROWSDOWN, VM_HUGEPAGE, VM_HUGETLB, VM_IO, VM_LOCKED,
+  VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_MERGEABLE, VM_MIXEDMAP, VM_NOHUGEPAGE, VM_NORESERVE,
+  VM_PFNMAP, VM_RAND_READ, VM_READ, VM_SEQ_READ, VM_SHARED, VM_SPECIAL, VM_WIPEONFORK, VM_WRITE,
+  VM_DONTEXPAND, linearPageIndex, vmaAnonVma, vmaChain, vmaDup, vmaEnd, vmaFile, vmaFlags, vmaIsAnonymous,
+  vmaPgoff, vmaStart, vmas, setVmaAnonVma, setVmaEnd, setVmaFile, setVmaFlags, setVmaMm, setVmaPgoff, setVmaStart,
+} from "./vma";
+
+export const EPERM: i32 = -1;
+export const ENOMEM: i32 = -12;
+export const EACCES: i32 = -13;
+export const EFAULT: i32 = -14;
+export const EEXIST: i32 = -17;
+export const EINVAL: i32 = -22;
+
+// mm record.
+const MM_MAP: usize = 0;
+const MM_PT: usize = 4;
+const MM_ID: usize = 8;
+const MM_SIZE: usize = 16;
+
+export const mms = new Pool(MM_SIZE);
+
+/** vm.max_map_count. */
+export let maxMapCount: u32 = 65530;
+export function setMaxMapCount(n: u32): void {
+  maxMapCount = n;
+}
+
+@inline export function mmMap(mm: usize): usize { return <usize>load<u32>(mm + MM_MAP); }
+@inline export function mmPt(mm: usize): usize { return <usize>load<u32>(mm + MM_PT); }
+@inline export function mmId(mm: usize): u32 { return load<u32>(mm + MM_ID); }
+/** mm->map_count. */
+@inline export function mapCount(mm: usize): u32 { return rm.mapSize(mmMap(mm)); }
+
+/** A new empty address space, or 0 when memory is exhausted. */
+export function mmCreate(id: u32): usize {
+  if (!mms.reserve(1)) return 0;
+  let map = rm.mapCreate();
+  if (map == 0) return 0;
+  let pt = rm.mapCreate();
+  if (pt == 0) {
+    rm.mapFree(map);
+    return 0;
+  }
+  let mm = mms.alloc();
+  store<u32>(mm + MM_MAP, <u32>map);
+  store<u32>(mm + MM_PT, <u32>pt);
+  store<u32>(mm + MM_ID, id);
+  return mm;
+}
+
+/** Frees an address space that has no VMAs left. */
+export function mmFree(mm: usize): void {
+  rm.mapFree(mmMap(mm));
+  rm.mapFree(mmPt(mm));
+  mms.free(mm);
+}
+
+// ---- the VMA tree ----------------------------------------------------------
+
+/** vma_iter_store(): the tree maps the VMA's range to it, cutting what was there. */
+export function vmaStore(mm: usize, vma: usize): void {
+  let map = mmMap(mm);
+  rm.erase(map, vmaStart(vma), vmaEnd(vma));
+  rm.insert(map, vmaStart(vma), vmaEnd(vma), <u32>vma);
+}
+
+/** Takes the VMA's range out of the tree and frees the record (its chain must be empty). */
+export function vmaRemove(mm: usize, vma: usize): void {
+  rm.erase(mmMap(mm), vmaStart(vma), vmaEnd(vma));
+  vmas.free(vma);
+}
+
+/** vma_lookup(): the VMA containing page addr, or 0. */
+export function vmaLookup(mm: usize, addr: u64): usize {
+  let v = rm.find(mmMap(mm), addr);
+  return v < 0 ? 0 : <usize>v;
+}
+
+/** find_vma(): the first VMA ending above addr, or 0. */
+export function findVma(mm: usize, addr: u64): usize {
+  let v = rm.findNext(mmMap(mm), addr);
+  return v < 0 ? 0 : <usize>v;
+}
+
+/** The VMA before `vma` (vma_prev), or 0. */
+export function vmaPrev(mm: usize, vma: usize): usize {
+  let v = rm.prev(mmMap(mm), vmaStart(vma));
+  return v < 0 ? 0 : <usize>v;
+}
+
+/** The VMA after `vma` (vma_next), or 0. */
+export function vmaNext(mm: usize, vma: usize): usize {
+  let v = rm.next(mmMap(mm), vmaStart(vma));
+  return v < 0 ? 0 : <usize>v;
+}
+
+/** The last VMA ending at or below addr (the prev of a range starting at addr), or 0. */
+export function vmaBefore(mm: usize, addr: u64): usize {
+  let v = rm.prev(mmMap(mm), addr);
+  return v < 0 ? 0 : <usize>v;
+}
+
+// ---- reservations ------------------------------------------------------------
+
+/**
+ * Reserves what an op touching `vmaCount` VMAs may allocate: range-map nodes
+ * for every store, VMA records for splits, AVCs for the chains they clone,
+ * anon_vmas and folios for faults of `pages` pages.
+ */
+export function reserveOp(mm: usize, vmaCount: u32, pages: u32): bool {
+  let links = (vmaCount + 2) * maxChainLength(mm) + pages;
+  let ok = rm.reserveNodes(mmMap(mm), vmaCount * 2 + 4) && rm.reserveNodes(mmPt(mm), pages + 2) &&
+    vmas.reserve(vmaCount + 2) && reserveAnon(links, pages + 1) && folios.reserve(pages);
+  if (ok) beginReservedOp();
+  return ok;
+}
+
+/** The longest anon_vma chain in the mm: what one clone may copy. */
+function maxChainLength(mm: usize): u32 {
+  let n: u32 = 1;
+  for (let v = findVma(mm, 0); v != 0; v = vmaNext(mm, v)) n = max(n, chainLength(v));
+  return n;
+}
+
+// ---- split -------------------------------------------------------------------
+
+/**
+ * __split_vma(): splits `vma` at addr. With newBelow the new VMA takes the
+ * lower part and `vma` keeps the upper one, else the new VMA takes the upper
+ * part. Both share the anon_vma; the new one gets a copy of the chain.
+ * Returns the new VMA.
+ */
+export function splitVmaNoCheck(mm: usize, vma: usize, addr: u64, newBelow: bool): usize {
+  let n = vmaDup(vma);
+  setVmaMm(n, mm);
+  if (newBelow) {
+    setVmaEnd(n, addr);
+  } else {
+    setVmaStart(n, addr);
+    setVmaPgoff(n, vmaPgoff(vma) + (addr - vmaStart(vma)));
+  }
+  setVmaAnonVma(n, vmaAnonVma(vma));
+  anonVmaClone(n, vma, false);
+  if (newBelow) {
+    setVmaPgoff(vma, vmaPgoff(vma) + (addr - vmaStart(vma)));
+    setVmaStart(vma, addr);
+  } else {
+    setVmaEnd(vma, addr);
+  }
+  vmaStore(mm, n);
+  return n;
+}
+
+/** split_vma(): __split_vma() that first refuses with ENOMEM at vm.max_map_count. */
+export function splitVma(mm: usize, vma: usize, addr: u64, newBelow: bool): i32 {
+  if (mapCount(mm) >= maxMapCount) return ENOMEM;
+  splitVmaNoCheck(mm, vma, addr, newBelow);
+  return 0;
+}
+
+/**
+ * vma_modify(): [start, end) of vma takes the attributes in vmg (set by the
+ * caller): merged into a neighbour when possible, else split out. Returns the
+ * VMA now covering [start, end), or 0 with the errno in modifyError.
+ */
+export let modifyError: i32 = 0;
+export function vmaModify(mm: usize, prev: usize, vma: usize, start: u64, end: u64, flags: u64): usize {
+  vmgFromVma(mm, prev, vma, start, end);
+  vmg.flags = flags;
+  let merged = vmaMergeExistingRange(end == vmaEnd(vma) ? vmaNext(mm, vma) : 0);
+  if (merged != 0) return merged;
+  if (vmaStart(vma) < start) {
+    let err = splitVma(mm, vma, start, true);
+    if (err != 0) {
+      modifyError = err;
+      return 0;
+    }
+  }
+  if (vmaEnd(vma) > end) {
+    let err = splitVma(mm, vma, end, false);
+    if (err != 0) {
+      modifyError = err;
+      return 0;
+    }
+  }
+  return vma;
+}
+
+// ---- unmapping -----------------------------------------------------------------
+
+/** Unmaps one whole VMA: its pages, its anon_vma links, its record (remove_vma). */
+export function vmaUnmapWhole(mm: usize, vma: usize): void {
+  zapRange(mmPt(mm), vmaStart(vma), vmaEnd(vma));
+  if (vmaChain(vma) != 0) unlinkAnonVmas(vma);
+  vmaRemove(mm, vma);
+}
+
+/**
+ * do_vmi_align_munmap(): unmaps [start, end), splitting the VMAs across its
+ * edges. ENOMEM (and no change) when a split would pass vm.max_map_count.
+ */
+export function munmapRange(mm: usize, start: u64, end: u64): i32 {
+  let vma = findVma(mm, start);
+  if (vma == 0 || vmaStart(vma) >= end) return 0;
+  if (start > vmaStart(vma)) {
+    // The map count may pass the limit only transiently, so a munmap that
+    // would end above it fails before it splits anything.
+    if (end < vmaEnd(vma) && mapCount(mm) >= maxMapCount) return ENOMEM;
+    splitVmaNoCheck(mm, vma, start, true);
+  }
+  let last = vmaLookup(mm, end - 1);
+  if (last != 0 && vmaEnd(last) > end) splitVmaNoCheck(mm, last, end, false);
+  // Now the VMAs in [start, end) lie wholly inside it.
+  let v = findVma(mm, start);
+  while (v != 0 && vmaStart(v) < end) {
+    let next = vmaNext(mm, v);
+    vmaUnmapWhole(mm, v);
+    v = next;
+  }
+  return 0;
+}
+
+// ---- mmap --------------------------------------------------------------------
+
+export const PROT_READ: u32 = 1;
+export const PROT_WRITE: u32 = 2;
+export const PROT_EXEC: u32 = 4;
+
+export const MAP_SHARED: u32 = 0x01;
+export const MAP_PRIVATE: u32 = 0x02;
+export const MAP_FIXED: u32 = 0x10;
+export const MAP_ANONYMOUS: u32 = 0x20;
+export const MAP_GROWSDOWN: u32 = 0x100;
+export const MAP_NORESERVE: u32 = 0x4000;
+export const MAP_POPULATE: u32 = 0x8000;
+
+/** calc_vm_prot_bits(). */
+@inline export function protToFlags(prot: u32): u64 {
+  return <u64>(prot & (PROT_READ | PROT_WRITE | PROT_EXEC));
+}
+
+/**
+ * mmap at a fixed place (do_mmap + __mmap_region, MAP_FIXED). `file` is the
+ * backing object: 0 for private anonymous memory, else a file or (for
+ * MAP_SHARED|MAP_ANONYMOUS) a new shmem object chosen by the caller, opened
+ * read-write. Returns the VMA covering the range, or a negated errno.
+ */
+export function mmapFixed(mm: usize, start: u64, len: u64, prot: u32, flags: u32, file: u32, pgoff: u64): i64 {
+  if (len == 0) return EINVAL;
+  let end = start + len;
+  let shared = (flags & MAP_SHARED) != 0;
+  let vmFlags = protToFlags(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+  if (shared) vmFlags |= VM_SHARED | VM_MAYSHARE;
+  if ((flags & MAP_GROWSDOWN) != 0) vmFlags |= VM_GROWSDOWN;
+  // Overcommit is heuristic (the default): MAP_NORESERVE takes effect.
+  if ((flags & MAP_NORESERVE) != 0) vmFlags |= VM_NORESERVE;
+  if (file == 0) pgoff = start; // a private anonymous VMA's pgoff is its page index
+  if (mapCount(mm) > maxMapCount) return ENOMEM;
+  if (!reserveOp(mm, 4, (flags & MAP_POPULATE) != 0 ? <u32>len : 0)) return ENOMEM;
+
+  // MAP_FIXED replaces what was there. The kernel gathers the old VMAs
+  // first and frees them after the new one is in; the outcome is the same.
+  let err = munmapRange(mm, start, end);
+  if (err != 0) return err;
+  // accountable_mapping(): private writable memory without MAP_NORESERVE.
+  if ((vmFlags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) == VM_WRITE) vmFlags |= VM_ACCOUNT;
+
+  let prev = vmaBefore(mm, start);
+  let next = findVma(mm, start);
+  vmgNew(mm, prev, next, start, end, vmFlags, file, pgoff);
+  let vma = vmaMergeNewRange();
+  if (vma == 0) {
+    vma = vmas.alloc();
+    setVmaMm(vma, mm);
+    setVmaStart(vma, start);
+    setVmaEnd(vma, end);
+    setVmaPgoff(vma, pgoff);
+    setVmaFlags(vma, vmFlags);
+    setVmaFile(vma, file);
+    vmaStore(mm, vma);
+  }
+  if ((flags & MAP_POPULATE) != 0) populate(mm, start, end);
+  return <i64>vma;
+}
+
+/** mm_populate(): faults in [start, end) as get_user_pages would. */
+function populate(mm: usize, start: u64, end: u64): void {
+  for (let addr = start; addr < end; addr++) {
+    let vma = vmaLookup(mm, addr);
+    if (vma == 0) continue;
+    let f = vmaFlags(vma);
+    if ((f & (VM_READ | VM_WRITE | VM_EXEC)) == 0) continue;
+    // Private writable memory is populated for write (COW broken now).
+    handleFault(mm, vma, addr, (f & (VM_WRITE | VM_SHARED)) == VM_WRITE);
+  }
+}
+
+// ---- faults -----------------------------------------------------------------
+
+/**
+ * handle_mm_fault() for one page whose access is allowed. A read of private
+ * anonymous memory maps the zero page; of a file or shared mapping a page-cache
+ * page. A write of private memory gives the page an exclusive anonymous folio
+ * in vma's anon_vma: a new one, or the old one reused when only this PTE maps
+ * it (folio_move_anon_rmap).
+ */
+export function handleFault(mm: usize, vma: usize, addr: u64, write: bool): void {
+  let pt = mmPt(mm);
+  let pte = pteGet(pt, addr);
+  let shared = (vmaFlags(vma) & VM_SHARED) != 0;
+  if (!write || shared) {
+    if (pte == 0) pteSet(pt, addr, shared || !vmaIsAnonymous(vma) ? PTE_PAGECACHE : PTE_ZERO);
+    return;
+  }
+  anonVmaPrepare(vma, vmaPrev(mm, vma), vmaNext(mm, vma));
+  let av = vmaAnonVma(vma);
+  if (isFolio(pte)) {
+    if (folioMapcount(pte) == 1) {
+      if (folioMapping(pte) != av) setFolioMapping(pte, av);
+      return;
+    }
+  }
+  pteSet(pt, addr, <u32>folioNew(av, linearPageIndex(vma, addr)));
+}
+
+/**
+ * Touches `n` pages from `start` in order, as a program reading or writing
+ * them would. EFAULT at the first page that is unmapped or not accessible
+ * that way; the pages before it stay touched.
+ */
+export function touch(mm: usize, start: u64, n: u64, write: bool): i32 {
+  if (!reserveOp(mm, 2, <u32>min<u64>(n, 1 << 20))) return ENOMEM;
+  for (let addr = start; addr < start + n; addr++) {
+    let vma = vmaLookup(mm, addr);
+    if (vma == 0) return EFAULT;
+    let f = vmaFlags(vma);
+    if (write ? (f & VM_WRITE) == 0 : (f & (VM_READ | VM_WRITE | VM_EXEC)) == 0) return EFAULT;
+    handleFault(mm, vma, addr, write);
+  }
+  return 0;
+}
+
+// ---- mprotect ---------------------------------------------------------------
+
+/**
+ * mprotect_fixup(): applies newflags to [start, end) of vma with the VM_ACCOUNT
+ * rules, merging or splitting. Returns the VMA now covering the range.
+ */
+function mprotectFixup(mm: usize, vma: usize, prev: usize, start: u64, end: u64, newflags: u64): usize {
+  let oldflags = vmaFlags(vma);
+  if (newflags == oldflags) return vma;
+  if ((newflags & VM_WRITE) != 0) {
+    if ((oldflags & (VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE)) == 0) newflags |= VM_ACCOUNT;
+  } else if ((oldflags & VM_ACCOUNT) != 0 && vmaIsAnonymous(vma) && vmaAnonVma(vma) == 0) {
+    newflags &= ~VM_ACCOUNT;
+  }
+  let v = vmaModify(mm, prev, vma, start, end, newflags);
+  if (v == 0) return 0;
+  setVmaFlags(v, newflags);
+  return v;
+}
+
+/** mprotect(start, len, prot): ENOMEM for a hole, after changing what lies before it. */
+export function mprotect(mm: usize, start: u64, len: u64, prot: u32): i32 {
+  let end = start + len;
+  if (len == 0) return 0;
+  let vma = findVma(mm, start);
+  if (vma == 0 || vmaStart(vma) >= end || vmaStart(vma) > start) return ENOMEM;
+  if (!reserveOp(mm, 2 * countVmas(mm, start, end) + 2, 0)) return ENOMEM;
+  let prev = start > vmaStart(vma) ? vma : vmaPrev(mm, vma);
+  let tmp = vmaStart(vma);
+  let nstart = start;
+  while (vma != 0 && vmaStart(vma) < end) {
+    if (vmaStart(vma) != tmp) return ENOMEM;
+    let newflags = protToFlags(prot) | (vmaFlags(vma) & ~(VM_READ | VM_WRITE | VM_EXEC));
+    // The VM_MAY* bits sit four bits above the access bits they allow.
+    if ((newflags & ~(newflags >> 4) & (VM_READ | VM_WRITE | VM_EXEC)) != 0) return EACCES;
+    tmp = min(vmaEnd(vma), end);
+    let v = mprotectFixup(mm, vma, prev, nstart, tmp, newflags);
+    if (v == 0) return modifyError;
+    prev = v;
+    tmp = vmaEnd(v);
+    nstart = tmp;
+    vma = vmaNext(mm, v);
+  }
+  return tmp < end ? ENOMEM : 0;
+}
+
+/** VMAs intersecting [start, end). */
+function countVmas(mm: usize, start: u64, end: u64): u32 {
+  let n: u32 = 0;
+  for (let v = findVma(mm, start); v != 0 && vmaStart(v) < end; v = vmaNext(mm, v)) n++;
+  return n;
+}
+
+// ---- madvise ----------------------------------------------------------------
+
+export const MADV_NORMAL: i32 = 0;
+export const MADV_RANDOM: i32 = 1;
+export const MADV_SEQUENTIAL: i32 = 2;
+export const MADV_DONTNEED: i32 = 4;
+export const MADV_DONTFORK: i32 = 10;
+export const MADV_DOFORK: i32 = 11;
+export const MADV_MERGEABLE: i32 = 12;
+export const MADV_UNMERGEABLE: i32 = 13;
+export const MADV_HUGEPAGE: i32 = 14;
+export const MADV_NOHUGEPAGE: i32 = 15;
+export const MADV_DONTDUMP: i32 = 16;
+export const MADV_DODUMP: i32 = 17;
+export const MADV_WIPEONFORK: i32 = 18;
+export const MADV_KEEPONFORK: i32 = 19;
+
+/** The vm_flags an advice gives the VMA; an advice it refuses sets adviceError. */
+let adviceError: i32 = 0;
+function madviseFlags(vma: usize, advice: i32): u64 {
+  let f = vmaFlags(vma);
+  adviceError = 0;
+  switch (advice) {
+    case MADV_NORMAL: return f & ~(VM_RAND_READ | VM_SEQ_READ);
+    case MADV_RANDOM: return (f & ~VM_SEQ_READ) | VM_RAND_READ;
+    case MADV_SEQUENTIAL: return (f & ~VM_RAND_READ) | VM_SEQ_READ;
+    case MADV_DONTFORK: return f | VM_DONTCOPY;
+    case MADV_DOFORK:
+      if ((f & VM_IO) != 0) adviceError = EINVAL;
+      return f & ~VM_DONTCOPY;
+    case MADV_WIPEONFORK:
+      if (!vmaIsAnonymous(vma) || (f & VM_SHARED) != 0) adviceError = EINVAL;
+      return f | VM_WIPEONFORK;
+    case MADV_KEEPONFORK: return f & ~VM_WIPEONFORK;
+    case MADV_DONTDUMP: return f | VM_DONTDUMP;
+    case MADV_DODUMP:
+      if ((f & VM_SPECIAL) != 0) adviceError = EINVAL;
+      return f & ~VM_DONTDUMP;
+    case MADV_MERGEABLE:
+      // ksm_madvise(): quietly nothing for mappings KSM cannot merge.
+      if ((f & (VM_SHARED | VM_MAYSHARE | VM_PFNMAP | VM_IO | VM_DONTEXPAND | VM_HUGETLB | VM_MIXEDMAP)) != 0) return f;
+      return f | VM_MERGEABLE;
+    case MADV_UNMERGEABLE: return f & ~VM_MERGEABLE;
+    case MADV_HUGEPAGE: return (f & ~VM_NOHUGEPAGE) | VM_HUGEPAGE;
+    case MADV_NOHUGEPAGE: return (f & ~VM_HUGEPAGE) | VM_NOHUGEPAGE;
+  }
+  adviceError = EINVAL;
+  return f;
+}
+
+/** One VMA's share of a madvise; returns the VMA that now covers [start, end) or 0 on error. */
+let madviseError: i32 = 0;
+function madviseVma(mm: usize, vma: usize, prev: usize, start: u64, end: u64, advice: i32): usize {
+  madviseError = 0;
+  if (advice == MADV_DONTNEED) {
+    if ((vmaFlags(vma) & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB)) != 0) {
+      madviseError = EINVAL;
+      return 0;
+    }
+    zapRange(mmPt(mm), start, end);
+    return vma;
+  }
+  let newflags = madviseFlags(vma, advice);
+  if (adviceError != 0) {
+    madviseError = adviceError;
+    return 0;
+  }
+  if (newflags == vmaFlags(vma)) return vma;
+  let v = vmaModify(mm, prev, vma, start, end, newflags);
+  if (v == 0) {
+    madviseError = modifyError;
+    return 0;
+  }
+  setVmaFlags(v, newflags);
+  return v;
+}
+
+/** madvise(start, len, advice): holes are skipped and reported as ENOMEM at the end. */
+export function madvise(mm: usize, start: u64, len: u64, advice: i32): i32 {
+  if (advice < 0 || advice > MADV_KEEPONFORK || advice == 3 || (advice > MADV_DONTNEED && advice < MADV_DONTFORK)) {
+    return EINVAL;
+  }
+  if (len == 0) return 0;
+  let end = start + len;
+  if (!reserveOp(mm, 2 * countVmas(mm, start, end) + 2, 0)) return ENOMEM;
+  let unmappedError = 0;
+  let vma = findVma(mm, start);
+  let prev: usize = vma != 0 && start > vmaStart(vma) ? vma : vmaBefore(mm, start);
+  while (true) {
+    if (vma == 0) return ENOMEM;
+    if (start < vmaStart(vma)) {
+      unmappedError = ENOMEM;
+      start = vmaStart(vma);
+      if (start >= end) break;
+    }
+    let tmp = min(vmaEnd(vma), end);
+    let v = madviseVma(mm, vma, prev, start, tmp, advice);
+    if (v == 0) return madviseError;
+    prev = v;
+    start = tmp;
+    if (start < vmaEnd(prev)) start = vmaEnd(prev);
+    if (start >= end) break;
+    vma = findVma(mm, vmaEnd(prev));
+  }
+  return unmappedError;
+}
+
+// ---- queries ------------------------------------------------------------------
+
+/** Folio handle mapped at page addr, or 0. */
+export function folioAt(mm: usize, addr: u64): usize {
+  let pte = pteGet(mmPt(mm), addr);
+  return isFolio(pte) ? <usize>pte : 0;
+}

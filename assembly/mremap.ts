@@ -1,0 +1,150 @@
+// mremap (mm/mremap.c, Linux 6.18.8+): shrink, grow in place, move
+// (MAYMOVE/FIXED, DONTUNMAP) and the 6.17 move of a range spanning VMAs.
+
+import { anonVmaClone, unlinkAnonVmas } from "./anon_vma";
+import { isFolio } from "./folio";
+import { vmaMergeNewRange, vmg, vmgFromVma } from "./merge";
+import {
+  EFAULT, EINVAL, ENOMEM, findVma, mmPt, munmapRange, reserveOp, vmaBefore, vmaLookup, vmaNext, vmaStore,
+} from "./mm";
+import * as rm from "./rangemap";
+import {
+  VM_DONTEXPAND, VM_LOCKED_MASK, VM_PFNMAP, vmaAnonVma, vmaChain, vmaDup, vmaEnd, vmaFlags, vmaIsAnonymous,
+  vmaPgoff, vmaStart, setVmaAnonVma, setVmaEnd, setVmaFlags, setVmaPgoff, setVmaStart,
+} from "./vma";
+
+export const MREMAP_MAYMOVE: u32 = 1;
+export const MREMAP_FIXED: u32 = 2;
+export const MREMAP_DONTUNMAP: u32 = 4;
+
+/** move_page_tables(): the PTEs of [from, from + n) move to `to`; folios keep mapping and index. */
+function movePageTables(pt: usize, from: u64, to: u64, n: u64): void {
+  let at = from;
+  while (at < from + n) {
+    let v = rm.findNext(pt, at);
+    if (v < 0) break;
+    let s = load<u64>(rm.FOUND);
+    if (s >= from + n) break;
+    rm.erase(pt, s, s + 1);
+    rm.insert(pt, to + (s - from), to + (s - from) + 1, <u32>v);
+    at = s + 1;
+  }
+}
+
+/**
+ * copy_vma(): a VMA like `vma` for [addr, addr + len) whose pages start at
+ * pgoff, merged with the neighbours there when it can be (the source is
+ * vmg.copiedFrom), else a new VMA sharing vma's anon_vma and chain.
+ */
+function copyVma(mm: usize, vma: usize, addr: u64, len: u64, pgoff: u64): usize {
+  // An unfaulted anonymous VMA takes its pgoff from where it lands.
+  if (vmaIsAnonymous(vma) && vmaAnonVma(vma) == 0) pgoff = addr;
+  vmgFromVma(mm, vmaBefore(mm, addr), vma, vmaStart(vma), vmaEnd(vma));
+  vmg.start = addr;
+  vmg.end = addr + len;
+  vmg.pgoff = pgoff;
+  vmg.middle = 0;
+  vmg.copiedFrom = vma;
+  vmg.next = findVma(mm, addr);
+  let merged = vmaMergeNewRange();
+  if (merged != 0) return merged;
+  let n = vmaDup(vma);
+  setVmaStart(n, addr);
+  setVmaEnd(n, addr + len);
+  setVmaPgoff(n, pgoff);
+  setVmaAnonVma(n, vmaAnonVma(vma));
+  anonVmaClone(n, vma, false);
+  vmaStore(mm, n);
+  return n;
+}
+
+/**
+ * move_vma(): [old, old + oldLen) of vma moves to [to, to + newLen) (the
+ * destination is free). The old range is unmapped, or with DONTUNMAP left in
+ * place empty (unfaulted when the whole VMA moved).
+ */
+function moveVma(mm: usize, vma: usize, old: u64, oldLen: u64, to: u64, newLen: u64, dontunmap: bool): void {
+  let wholeVma = old == vmaStart(vma) && old + oldLen == vmaEnd(vma);
+  let pgoff = vmaPgoff(vma) + (old - vmaStart(vma));
+  let moved = copyVma(mm, vma, to, newLen, pgoff);
+  movePageTables(mmPt(mm), old, to, oldLen);
+  if (!dontunmap) {
+    munmapRange(mm, old, old + oldLen);
+    return;
+  }
+  // dontunmap_complete(): the old VMA stays, unlocked; emptied if it all moved.
+  setVmaFlags(vma, vmaFlags(vma) & ~VM_LOCKED_MASK);
+  if (wholeVma && moved != vma && vmaChain(vma) != 0) unlinkAnonVmas(vma);
+}
+
+/** True when [start, end) holds no VMA. */
+function rangeFree(mm: usize, start: u64, end: u64): bool {
+  let v = findVma(mm, start);
+  return v == 0 || vmaStart(v) >= end;
+}
+
+/**
+ * mremap(addr, oldLen, newLen, flags, newAddr). Returns the new address or a
+ * negated errno. MREMAP_MAYMOVE without MREMAP_FIXED moves only when growing
+ * in place is impossible; vmalab then needs a placement policy, not yet
+ * modelled (ENOMEM).
+ */
+export function mremap(mm: usize, addr: u64, oldLen: u64, newLen: u64, flags: u32, newAddr: u64): i64 {
+  if ((flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) != 0) return EINVAL;
+  let fixed = (flags & MREMAP_FIXED) != 0;
+  let dontunmap = (flags & MREMAP_DONTUNMAP) != 0;
+  if ((fixed || dontunmap) && (flags & MREMAP_MAYMOVE) == 0) return EINVAL;
+  if (dontunmap && oldLen != newLen) return EINVAL;
+  if (newLen == 0) return EINVAL;
+  if (fixed && newAddr < addr + oldLen && addr < newAddr + newLen) return EINVAL;
+  let vma = vmaLookup(mm, addr);
+  if (vma == 0) return EFAULT;
+  if (!reserveOp(mm, 8, 0)) return ENOMEM;
+
+  // 6.17+: a FIXED move of unchanged size may span several VMAs.
+  let multi = fixed && oldLen == newLen && addr + oldLen > vmaEnd(vma);
+  if (!multi && newLen > oldLen) {
+    if (oldLen > vmaEnd(vma) - addr) return EFAULT;
+    if ((vmaFlags(vma) & (VM_DONTEXPAND | VM_PFNMAP)) != 0) return EFAULT;
+  }
+  if (!multi && fixed && oldLen > vmaEnd(vma) - addr) return EFAULT;
+
+  if (fixed) {
+    munmapRange(mm, newAddr, newAddr + newLen);
+    if (oldLen > newLen) {
+      munmapRange(mm, addr + newLen, addr + oldLen);
+      oldLen = newLen;
+    }
+    if (multi) return moveRange(mm, addr, oldLen, newAddr, dontunmap);
+    vma = vmaLookup(mm, addr);
+    moveVma(mm, vma, addr, oldLen, newAddr, newLen, dontunmap);
+    return <i64>newAddr;
+  }
+  if (oldLen >= newLen) {
+    if (oldLen > newLen) munmapRange(mm, addr + newLen, addr + oldLen);
+    return <i64>addr;
+  }
+  // Grow in place when the range ends the VMA and the pages above are free.
+  let delta = newLen - oldLen;
+  if (addr + oldLen == vmaEnd(vma) && rangeFree(mm, vmaEnd(vma), vmaEnd(vma) + delta)) {
+    vmgFromVma(mm, vma, vma, vmaEnd(vma), vmaEnd(vma) + delta);
+    vmg.middle = 0;
+    vmg.next = vmaNext(mm, vma);
+    if (vmaMergeNewRange() != 0) return <i64>addr;
+  }
+  return ENOMEM;
+}
+
+/** remap_move(): each VMA of [addr, addr + len) moves to the same offset from `to`. */
+function moveRange(mm: usize, addr: u64, len: u64, to: u64, dontunmap: bool): i64 {
+  let at = addr;
+  while (at < addr + len) {
+    let vma = findVma(mm, at);
+    if (vma == 0 || vmaStart(vma) >= addr + len) break;
+    let s = max(vmaStart(vma), at);
+    let e = min(vmaEnd(vma), addr + len);
+    moveVma(mm, vma, s, e - s, to + (s - addr), e - s, dontunmap);
+    at = e;
+  }
+  return <i64>to;
+}

@@ -1,0 +1,354 @@
+// System and Process: simulated processes whose address spaces behave like
+// Linux 6.18's. The state lives in the wasm core; these classes name the
+// syscalls, check arguments and turn errno returns into VmalabErrors.
+
+import { checkPage, Core, ERRNO, VmalabError } from "./wasm.js";
+import { permsString, VM, vmFlagsString } from "./vmflags.js";
+
+export type Prot = "none" | "r" | "rw" | "rx" | "rwx";
+export type Advice =
+  | "normal"
+  | "random"
+  | "sequential"
+  | "dontneed"
+  | "dontfork"
+  | "dofork"
+  | "mergeable"
+  | "unmergeable"
+  | "hugepage"
+  | "nohugepage"
+  | "dontdump"
+  | "dodump"
+  | "wipeonfork"
+  | "keeponfork";
+
+/** What backs a mapping: private anonymous memory, a new shared anonymous (shmem) object, or a named file. */
+export type Backing =
+  | { kind: "anon" }
+  | { kind: "shared-anon" }
+  | { kind: "file"; name: string; pgoff: number; shared?: boolean };
+
+export interface MmapOptions {
+  noreserve?: boolean;
+  populate?: boolean;
+  growsdown?: boolean;
+}
+
+export interface MremapOptions {
+  maymove?: boolean;
+  /** MREMAP_FIXED (implies maymove): the new start page. */
+  fixed?: number;
+  dontunmap?: boolean;
+}
+
+/** One VMA as /proc/PID/smaps would describe it. */
+export interface VmaInfo {
+  start: number;
+  end: number;
+  pgoff: number;
+  /** maps-style permissions, e.g. "rw-p". */
+  perms: string;
+  /** "anon", "shared-anon@PGOFF" or "file:NAME@PGOFF". */
+  kind: string;
+  /** Anonymous pages mapped (smaps Anonymous / 4 KiB). */
+  anonPages: number;
+  /** smaps VmFlags, e.g. "rd wr mr mw me ac". */
+  flags: string;
+  /** The raw vm_flags bits. */
+  vmFlags: number;
+  /** Id of the VMA's anon_vma, 0 while unfaulted. */
+  anonVma: number;
+  /** Length of the VMA's anon_vma_chain. */
+  chainLength: number;
+}
+
+export interface SystemOptions {
+  /** The merge policy; only "linux-6.18" exists so far. */
+  policy?: string;
+  /** vm.max_map_count (default 65530). */
+  maxMapCount?: number;
+  /** anon_vma reuse at fork, commit 7a3ef208e662 (default true). */
+  forkReuse?: boolean;
+}
+
+const PROT: Record<Prot, number> = { none: 0, r: 1, rw: 3, rx: 5, rwx: 7 };
+const ADVICE: Record<Advice, number> = {
+  normal: 0,
+  random: 1,
+  sequential: 2,
+  dontneed: 4,
+  dontfork: 10,
+  dofork: 11,
+  mergeable: 12,
+  unmergeable: 13,
+  hugepage: 14,
+  nohugepage: 15,
+  dontdump: 16,
+  dodump: 17,
+  wipeonfork: 18,
+  keeponfork: 19,
+};
+const MAP_SHARED = 0x01;
+const MAP_PRIVATE = 0x02;
+const MAP_GROWSDOWN = 0x100;
+const MAP_NORESERVE = 0x4000;
+const MAP_POPULATE = 0x8000;
+const MREMAP_MAYMOVE = 1;
+const MREMAP_FIXED = 2;
+const MREMAP_DONTUNMAP = 4;
+const VMA_F64S = 8;
+
+export const POLICIES = ["linux-6.18"] as const;
+
+function check(rc: number, what: string): void {
+  if (rc < 0) throw new VmalabError(ERRNO[-rc] ?? `E${-rc}`, what);
+}
+
+/** A set of processes sharing files, anon_vma hierarchies and folios. */
+export class System {
+  readonly core: Core;
+  readonly policy: string;
+  private readonly procs = new Map<number, Process>();
+  /** Backing objects by id: named files (one open file description each) and shmem objects. */
+  private readonly objects: { name: string; shmem: boolean }[] = [{ name: "", shmem: false }];
+  private readonly fileIds = new Map<string, number>();
+
+  private constructor(opts: SystemOptions) {
+    this.policy = opts.policy ?? "linux-6.18";
+    if (!(POLICIES as readonly string[]).includes(this.policy)) {
+      throw new VmalabError("EINVAL", `unknown policy '${this.policy}' (known: ${POLICIES.join(", ")})`);
+    }
+    this.core = Core.create();
+    const ex = this.core.ex;
+    ex.sys_set_max_map_count(opts.maxMapCount ?? 65530);
+    ex.sys_set_fork_reuse(opts.forkReuse === false ? 0 : 1);
+    this.spawn(0);
+  }
+
+  static async create(opts: SystemOptions = {}): Promise<System> {
+    return new System(opts);
+  }
+
+  static createSync(opts: SystemOptions = {}): System {
+    return new System(opts);
+  }
+
+  /** The process with this id (process 0 exists from the start). */
+  process(id: number): Process {
+    const p = this.procs.get(id);
+    if (!p) throw new VmalabError("ESRCH", `no process ${id}`);
+    return p;
+  }
+
+  /** Live processes, by id. */
+  processes(): Process[] {
+    return [...this.procs.values()].sort((a, b) => a.id - b.id);
+  }
+
+  /** @internal */
+  spawn(id: number, parent?: Process): Process {
+    if (this.procs.has(id)) throw new VmalabError("EEXIST", `process ${id} exists`);
+    const mm = parent ? this.core.ex.mm_fork(parent.mm, id) : this.core.ex.mm_create(id);
+    if (mm === 0) throw new VmalabError("ENOMEM", "no memory for a new address space");
+    const p = new Process(this, id, mm);
+    this.procs.set(id, p);
+    return p;
+  }
+
+  /** @internal */
+  reap(p: Process): void {
+    this.procs.delete(p.id);
+  }
+
+  /** @internal The object id of a named file (opened once per System). */
+  fileId(name: string): number {
+    let id = this.fileIds.get(name);
+    if (id === undefined) {
+      id = this.objects.length;
+      this.objects.push({ name, shmem: false });
+      this.fileIds.set(name, id);
+    }
+    return id;
+  }
+
+  /** @internal A new shmem object for a MAP_SHARED|MAP_ANONYMOUS mapping. */
+  shmemId(): number {
+    this.objects.push({ name: "", shmem: true });
+    return this.objects.length - 1;
+  }
+
+  /** @internal How a VMA's backing is named in dumps. */
+  kindOf(file: number, pgoff: number): string {
+    if (file === 0) return "anon";
+    const o = this.objects[file];
+    return o.shmem ? `shared-anon@${pgoff}` : `file:${o.name}@${pgoff}`;
+  }
+
+  /** Live records in the core: a leak check after every process exited expects zeros. */
+  liveObjects(): { anonVmas: number; avcs: number; vmas: number; folios: number } {
+    const ex = this.core.ex;
+    return { anonVmas: ex.stat_live(0), avcs: ex.stat_live(1), vmas: ex.stat_live(2), folios: ex.stat_live(3) };
+  }
+}
+
+/** A simulated process: its address space and the syscalls that change it. */
+export class Process {
+  private alive = true;
+
+  /** @internal */
+  constructor(
+    readonly system: System,
+    readonly id: number,
+    /** @internal the core's mm handle */
+    readonly mm: number,
+  ) {}
+
+  private get ex() {
+    if (!this.alive) throw new VmalabError("ESRCH", `process ${this.id} has exited`);
+    return this.system.core.ex;
+  }
+
+  /** mmap(MAP_FIXED) of `pages` pages at `start`. */
+  mmap(start: number, pages: number, prot: Prot, backing: Backing = { kind: "anon" }, opts: MmapOptions = {}): void {
+    checkPage(start, "start");
+    checkPage(pages, "pages");
+    if (!(prot in PROT)) throw new VmalabError("EINVAL", `unknown protection '${prot}'`);
+    let flags = 0;
+    let file = 0;
+    let pgoff = 0;
+    if (backing.kind === "anon") flags = MAP_PRIVATE;
+    else if (backing.kind === "shared-anon") {
+      flags = MAP_SHARED;
+      file = this.system.shmemId();
+    } else {
+      flags = backing.shared ? MAP_SHARED : MAP_PRIVATE;
+      file = this.system.fileId(backing.name);
+      pgoff = checkPage(backing.pgoff, "pgoff");
+    }
+    if (opts.noreserve) flags |= MAP_NORESERVE;
+    if (opts.populate) flags |= MAP_POPULATE;
+    if (opts.growsdown) flags |= MAP_GROWSDOWN;
+    check(this.ex.mm_mmap(this.mm, start, pages, PROT[prot], flags, file, pgoff), `mmap ${start} ${pages}`);
+  }
+
+  munmap(start: number, pages: number): void {
+    checkPage(start, "start");
+    checkPage(pages, "pages");
+    if (pages === 0) throw new VmalabError("EINVAL", "munmap of 0 pages");
+    check(this.ex.mm_munmap(this.mm, start, pages), `munmap ${start} ${pages}`);
+  }
+
+  mprotect(start: number, pages: number, prot: Prot): void {
+    checkPage(start, "start");
+    checkPage(pages, "pages");
+    if (!(prot in PROT)) throw new VmalabError("EINVAL", `unknown protection '${prot}'`);
+    check(this.ex.mm_mprotect(this.mm, start, pages, PROT[prot]), `mprotect ${start} ${pages}`);
+  }
+
+  madvise(start: number, pages: number, advice: Advice): void {
+    checkPage(start, "start");
+    checkPage(pages, "pages");
+    if (!(advice in ADVICE)) throw new VmalabError("EINVAL", `unknown advice '${advice}'`);
+    check(this.ex.mm_madvise(this.mm, start, pages, ADVICE[advice]), `madvise ${start} ${pages} ${advice}`);
+  }
+
+  /** mremap; returns the new start page. */
+  mremap(start: number, oldPages: number, newPages: number, opts: MremapOptions = {}): number {
+    checkPage(start, "start");
+    checkPage(oldPages, "oldPages");
+    checkPage(newPages, "newPages");
+    let flags = 0;
+    if (opts.maymove) flags |= MREMAP_MAYMOVE;
+    if (opts.fixed !== undefined) flags |= MREMAP_FIXED | MREMAP_MAYMOVE;
+    if (opts.dontunmap) flags |= MREMAP_DONTUNMAP;
+    const to = opts.fixed === undefined ? 0 : checkPage(opts.fixed, "fixed");
+    const r = this.ex.mm_mremap(this.mm, start, oldPages, newPages, flags, to);
+    check(r, `mremap ${start} ${oldPages} ${newPages}`);
+    return r;
+  }
+
+  /** Faults `pages` pages from `start` in order, reading or writing; EFAULT at the first inaccessible one. */
+  touch(start: number, pages: number, access: "r" | "w"): void {
+    checkPage(start, "start");
+    checkPage(pages, "pages");
+    check(this.ex.mm_touch(this.mm, start, pages, access === "w" ? 1 : 0), `touch ${start} ${pages} ${access}`);
+  }
+
+  /** fork(): a child process with the given id. */
+  fork(childId: number): Process {
+    this.ex;
+    return this.system.spawn(childId, this);
+  }
+
+  exit(): void {
+    this.ex.mm_exit(this.mm);
+    this.alive = false;
+    this.system.reap(this);
+  }
+
+  get mapCount(): number {
+    return this.ex.mm_map_count(this.mm);
+  }
+
+  /** The VMAs intersecting [lo, hi), in address order. */
+  vmas(lo = 0, hi = 2 ** 53): VmaInfo[] {
+    const ex = this.ex;
+    const { scratch, scratchBytes } = this.system.core;
+    const max = Math.floor(scratchBytes / (VMA_F64S * 8));
+    const out: VmaInfo[] = [];
+    for (;;) {
+      const n = ex.mm_collect_vmas(this.mm, lo, hi, scratch, max);
+      const f = new Float64Array(this.system.core.buffer, scratch, n * VMA_F64S);
+      for (let i = 0; i < n * VMA_F64S; i += VMA_F64S) {
+        const [start, end, pgoff, vmFlags, file, anonPages, anonVma, chainLength] = f.subarray(i, i + VMA_F64S);
+        out.push({
+          start,
+          end,
+          pgoff,
+          perms: permsString(vmFlags),
+          kind: this.system.kindOf(file, pgoff),
+          anonPages,
+          flags: vmFlagsString(vmFlags),
+          vmFlags,
+          anonVma,
+          chainLength,
+        });
+      }
+      if (n < max) return out;
+      lo = out[out.length - 1].end;
+    }
+  }
+
+  /** The (process, page) pairs mapping the same anonymous page as `page` ([] if it holds none). */
+  rmap(page: number): [number, number][] {
+    checkPage(page, "page");
+    const { scratch, scratchBytes } = this.system.core;
+    const n = this.ex.mm_rmap(this.mm, page, scratch, Math.floor(scratchBytes / 16));
+    if (n < 0) return [];
+    const f = new Float64Array(this.system.core.buffer, scratch, n * 2);
+    const pairs: [number, number][] = [];
+    for (let i = 0; i < n; i++) pairs.push([f[2 * i], f[2 * i + 1]]);
+    return pairs.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  }
+
+  /** Marks the VMA containing `page` as having a vm_ops->close hook (drivers do; userland cannot). */
+  setCloseHook(page: number, on = true): void {
+    check(this.ex.mm_set_close_hook(this.mm, checkPage(page, "page"), on ? 1 : 0), `no VMA at page ${page}`);
+  }
+
+  /** Sets or clears VM_SPECIAL bits (VM_IO, VM_DONTEXPAND, VM_PFNMAP, VM_MIXEDMAP) of the VMA containing `page`. */
+  setSpecial(page: number, bits: number, on = true): void {
+    const special = VM.IO | VM.DONTEXPAND | VM.PFNMAP | VM.MIXEDMAP;
+    if (bits & ~special) throw new VmalabError("EINVAL", "only VM_SPECIAL bits can be set this way");
+    const rc = this.ex.mm_set_vma_flags(this.mm, checkPage(page, "page"), on ? bits : 0, on ? 0 : bits);
+    check(rc, `no VMA at page ${page}`);
+  }
+
+  /** Checks the anon_vma invariants of every VMA; throws naming the first broken one. */
+  checkInvariants(): void {
+    for (const v of this.vmas()) {
+      const rc = this.ex.mm_check_vma(this.mm, v.start);
+      if (rc !== 0) throw new Error(`process ${this.id}: VMA [${v.start}, ${v.end}) breaks anon_vma invariant ${rc}`);
+    }
+  }
+}
