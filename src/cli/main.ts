@@ -4,10 +4,23 @@
 import { parseArgs } from "node:util";
 import { VERSION } from "../version.js";
 import { runDemo } from "./demo.js";
+import { runScenarioFiles } from "./scenario.js";
+import { ScenarioSyntaxError } from "../scenario/parse.js";
+import { readFileSync } from "node:fs";
+import { kernelCheck } from "../kernel/check.js";
+import { KernelCheckError } from "../kernel/helper.js";
 
 const USAGE = `vmalab ${VERSION} — a laboratory for Linux VMA management
 
 Usage:
+  vmalab scenario FILE... [--policy NAME] [--json]
+      Run scenarios (design.md §6) and print each dump like /proc/PID/maps
+      (pages, perms, kind, anonymous pages, VmFlags), rmap answers and failed
+      ops; --json prints the JSON lines instead.
+  vmalab kernel-check FILE... [--policy NAME]
+      Run each scenario on this machine's Linux kernel (through a small C
+      helper compiled on first use) and on the simulator; print PASS or FAIL
+      and the first difference. Exit status 1 when any fails.
   vmalab demo [--ranges N] [--queries N] [--seed S] [--json]
       Build an address space of N ranges in the wasm range map and time
       find_vma, vma_lookup, gap search and churn on it (default N = 100000).
@@ -24,6 +37,35 @@ function main(argv: string[]): number {
   if (command === undefined || command === "--help" || command === "-h" || command === "help") {
     process.stdout.write(USAGE);
     return command === undefined ? 2 : 0;
+  }
+  if (command === "scenario") {
+    const { values, positionals } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: { policy: { type: "string", default: "linux-6.18" }, json: { type: "boolean", default: false } },
+    });
+    if (positionals.length === 0) throw new UsageError("scenario needs at least one FILE");
+    runScenarioFiles(positionals, values.policy, values.json);
+    return 0;
+  }
+  if (command === "kernel-check") {
+    const { values, positionals } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: { policy: { type: "string", default: "linux-6.18" } },
+    });
+    if (positionals.length === 0) throw new UsageError("kernel-check needs at least one FILE");
+    let failed = 0;
+    for (const file of positionals) {
+      const r = kernelCheck(readFileSync(file, "utf8"), file, values.policy);
+      console.log(`${r.pass ? "PASS" : "FAIL"} ${file}`);
+      if (!r.pass) {
+        failed++;
+        console.log(r.difference);
+      }
+    }
+    console.log(`${positionals.length - failed} passed, ${failed} failed`);
+    return failed ? 1 : 0;
   }
   if (command === "demo") {
     const { values } = parseArgs({
@@ -59,6 +101,9 @@ try {
 } catch (err) {
   if (err instanceof UsageError || (err instanceof Error && err.name === "TypeError" && "code" in err)) {
     console.error(`vmalab: ${err.message}\n\n${USAGE}`);
+    process.exitCode = 2;
+  } else if (err instanceof ScenarioSyntaxError || err instanceof KernelCheckError) {
+    console.error(`vmalab: ${err.message}`);
     process.exitCode = 2;
   } else {
     console.error(`vmalab: ${err instanceof Error ? err.message : String(err)}`);

@@ -109,7 +109,7 @@ export function parseScenario(text: string, file = "<scenario>"): ScenarioOp[] {
         // A missing access reads, as the reference kernel harness does.
         const access = args[2] ?? "r";
         if (access !== "r" && access !== "w") fail(`touch access must be r or w, got '${access}'`);
-        op = { op: "touch", start: int(args[0], "PAGE"), pages: int(args[1], "N"), access };
+        op = { op: "touch", start: int(args[0], "PAGE"), pages: int(args[1], "N"), access: access as "r" | "w" };
         break;
       }
       case "rmap":
