@@ -147,6 +147,10 @@ export function mm_touch(m: u32, start: f64, n: f64, write: bool): i32 {
   endReservedOp();
   return r;
 }
+/** The size in pages of backing object `id` (a file or shmem object). 0, or ENOMEM. */
+export function sys_set_object_size(id: u32, pages: u32): i32 {
+  return mm.setObjectSize(id, pages) ? 0 : mm.ENOMEM;
+}
 export function sys_set_max_map_count(n: u32): void {
   mm.setMaxMapCount(n);
 }

@@ -41,6 +41,25 @@ const MM_SIZE: usize = 16;
 
 export const mms = new Pool(MM_SIZE);
 
+// Sizes in pages of the backing objects (files and shmem objects), by id.
+let objectSizes: usize = 0;
+
+/** Records that backing object `id` holds `pages` pages: faults past them get SIGBUS. */
+export function setObjectSize(id: u32, pages: u32): bool {
+  if (objectSizes == 0) objectSizes = rm.mapCreate();
+  if (objectSizes == 0 || !rm.reserveNodes(objectSizes, 1)) return false;
+  rm.erase(objectSizes, id, <u64>id + 1);
+  return rm.insert(objectSizes, id, <u64>id + 1, pages) == 0;
+}
+
+/** Whether page addr of a file-backed VMA lies within its object (else the access is SIGBUS). */
+function withinObject(vma: usize, addr: u64): bool {
+  let file = vmaFile(vma);
+  if (file == 0) return true;
+  let size = objectSizes == 0 ? -1 : rm.find(objectSizes, file);
+  return size < 0 || linearPageIndex(vma, addr) < <u64>size;
+}
+
 /** vm.max_map_count. */
 export let maxMapCount: u32 = 65530;
 export function setMaxMapCount(n: u32): void {
@@ -311,7 +330,7 @@ function populate(mm: usize, start: u64, end: u64): void {
     let vma = vmaLookup(mm, addr);
     if (vma == 0) continue;
     let f = vmaFlags(vma);
-    if ((f & (VM_READ | VM_WRITE | VM_EXEC)) == 0) continue;
+    if ((f & (VM_READ | VM_WRITE | VM_EXEC)) == 0 || !withinObject(vma, addr)) continue;
     // Private writable memory is populated for write (COW broken now).
     handleFault(mm, vma, addr, (f & (VM_WRITE | VM_SHARED)) == VM_WRITE);
   }
@@ -347,8 +366,8 @@ export function handleFault(mm: usize, vma: usize, addr: u64, write: bool): void
 
 /**
  * Touches `n` pages from `start` in order, as a program reading or writing
- * them would. EFAULT at the first page that is unmapped or not accessible
- * that way; the pages before it stay touched.
+ * them would. EFAULT at the first page that is unmapped, not accessible that
+ * way or past the end of its backing object; the pages before it stay touched.
  */
 export function touch(mm: usize, start: u64, n: u64, write: bool): i32 {
   if (!reserveOp(mm, 2, <u32>min<u64>(n, 1 << 20))) return ENOMEM;
@@ -357,6 +376,8 @@ export function touch(mm: usize, start: u64, n: u64, write: bool): i32 {
     if (vma == 0) return EFAULT;
     let f = vmaFlags(vma);
     if (write ? (f & VM_WRITE) == 0 : (f & (VM_READ | VM_WRITE | VM_EXEC)) == 0) return EFAULT;
+    // Past the end of its file or shmem object the access is SIGBUS: a fault too.
+    if (!withinObject(vma, addr)) return EFAULT;
     handleFault(mm, vma, addr, write);
   }
   return 0;

@@ -101,13 +101,12 @@ export function mremap(mm: usize, addr: u64, oldLen: u64, newLen: u64, flags: u3
   if (vma == 0) return EFAULT;
   if (!reserveOp(mm, 8, 0)) return ENOMEM;
 
-  // 6.17+: a FIXED move of unchanged size may span several VMAs.
-  let multi = fixed && oldLen == newLen && addr + oldLen > vmaEnd(vma);
-  if (!multi && newLen > oldLen) {
-    if (oldLen > vmaEnd(vma) - addr) return EFAULT;
-    if ((vmaFlags(vma) & (VM_DONTEXPAND | VM_PFNMAP)) != 0) return EFAULT;
-  }
-  if (!multi && fixed && oldLen > vmaEnd(vma) - addr) return EFAULT;
+  // 6.17+: a FIXED move of unchanged size goes VMA by VMA, and may span several.
+  if (fixed && oldLen == newLen) return moveRange(mm, addr, oldLen, newAddr, dontunmap);
+  // What moves or grows (the old range after a shrink) must lie in one VMA;
+  // a plain shrink just unmaps the tail, wherever it ends.
+  if ((fixed || newLen > oldLen) && min(oldLen, newLen) > vmaEnd(vma) - addr) return EFAULT;
+  if (newLen > oldLen && (vmaFlags(vma) & (VM_DONTEXPAND | VM_PFNMAP)) != 0) return EFAULT;
 
   if (fixed) {
     munmapRange(mm, newAddr, newAddr + newLen);
@@ -115,9 +114,7 @@ export function mremap(mm: usize, addr: u64, oldLen: u64, newLen: u64, flags: u3
       munmapRange(mm, addr + newLen, addr + oldLen);
       oldLen = newLen;
     }
-    if (multi) return moveRange(mm, addr, oldLen, newAddr, dontunmap);
-    vma = vmaLookup(mm, addr);
-    moveVma(mm, vma, addr, oldLen, newAddr, newLen, dontunmap);
+    moveVma(mm, vmaLookup(mm, addr), addr, oldLen, newAddr, newLen, dontunmap);
     return <i64>newAddr;
   }
   if (oldLen >= newLen) {
@@ -135,7 +132,11 @@ export function mremap(mm: usize, addr: u64, oldLen: u64, newLen: u64, flags: u3
   return ENOMEM;
 }
 
-/** remap_move(): each VMA of [addr, addr + len) moves to the same offset from `to`. */
+/**
+ * remap_move(): each VMA of [addr, addr + len) moves to the same offset from
+ * `to`, replacing only what lies where it lands: the destination under the
+ * source's gaps is left as it was.
+ */
 function moveRange(mm: usize, addr: u64, len: u64, to: u64, dontunmap: bool): i64 {
   let at = addr;
   while (at < addr + len) {
@@ -143,7 +144,9 @@ function moveRange(mm: usize, addr: u64, len: u64, to: u64, dontunmap: bool): i6
     if (vma == 0 || vmaStart(vma) >= addr + len) break;
     let s = max(vmaStart(vma), at);
     let e = min(vmaEnd(vma), addr + len);
-    moveVma(mm, vma, s, e - s, to + (s - addr), e - s, dontunmap);
+    let dst = to + (s - addr);
+    munmapRange(mm, dst, dst + (e - s));
+    moveVma(mm, findVma(mm, s), s, e - s, dst, e - s, dontunmap);
     at = e;
   }
   return <i64>to;

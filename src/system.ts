@@ -97,6 +97,8 @@ const MREMAP_MAYMOVE = 1;
 const MREMAP_FIXED = 2;
 const MREMAP_DONTUNMAP = 4;
 const VMA_F64S = 8;
+/** Named files are 4 GiB, as in the reference kernel harness. */
+const FILE_PAGES = (4 * 2 ** 30) / 4096;
 
 export const POLICIES = ["linux-6.18"] as const;
 
@@ -160,21 +162,26 @@ export class System {
     this.procs.delete(p.id);
   }
 
-  /** @internal The object id of a named file (opened once per System). */
+  /** @internal The object id of a named file (opened once per System; FILE_PAGES long). */
   fileId(name: string): number {
     let id = this.fileIds.get(name);
     if (id === undefined) {
-      id = this.objects.length;
-      this.objects.push({ name, shmem: false });
+      id = this.newObject(name, false, FILE_PAGES);
       this.fileIds.set(name, id);
     }
     return id;
   }
 
-  /** @internal A new shmem object for a MAP_SHARED|MAP_ANONYMOUS mapping. */
-  shmemId(): number {
-    this.objects.push({ name: "", shmem: true });
-    return this.objects.length - 1;
+  /** @internal A new shmem object for a MAP_SHARED|MAP_ANONYMOUS mapping of `pages` pages. */
+  shmemId(pages: number): number {
+    return this.newObject("", true, pages);
+  }
+
+  private newObject(name: string, shmem: boolean, pages: number): number {
+    const id = this.objects.length;
+    check(this.core.ex.sys_set_object_size(id, pages), "no memory for a backing object");
+    this.objects.push({ name, shmem });
+    return id;
   }
 
   /** @internal How a VMA's backing is named in dumps. */
@@ -219,7 +226,7 @@ export class Process {
     if (backing.kind === "anon") flags = MAP_PRIVATE;
     else if (backing.kind === "shared-anon") {
       flags = MAP_SHARED;
-      file = this.system.shmemId();
+      file = this.system.shmemId(pages);
     } else {
       flags = backing.shared ? MAP_SHARED : MAP_PRIVATE;
       file = this.system.fileId(backing.name);

@@ -81,6 +81,7 @@ export interface CoreExports {
   mm_set_vma_flags(mm: number, addr: number, set: number, clear: number): number;
   mm_check_vma(mm: number, addr: number): number;
   sys_set_max_map_count(n: number): void;
+  sys_set_object_size(id: number, pages: number): number;
   sys_set_fork_reuse(on: number): void;
   stat_live(kind: number): number;
   scratch_buffer(): number;

@@ -8,6 +8,7 @@ import { runScenarioFiles } from "./scenario.js";
 import { ScenarioSyntaxError } from "../scenario/parse.js";
 import { readFileSync } from "node:fs";
 import { kernelCheck } from "../kernel/check.js";
+import { FAMILIES, generateScenario, type Family } from "../scenario/generate.js";
 import { KernelCheckError } from "../kernel/helper.js";
 
 const USAGE = `vmalab ${VERSION} — a laboratory for Linux VMA management
@@ -21,6 +22,9 @@ Usage:
       Run each scenario on this machine's Linux kernel (through a small C
       helper compiled on first use) and on the simulator; print PASS or FAIL
       and the first difference. Exit status 1 when any fails.
+  vmalab generate FAMILY SEED [--ops N]
+      Print a seeded scenario of a family that stresses merging
+      (${FAMILIES.join(", ")}).
   vmalab demo [--ranges N] [--queries N] [--seed S] [--json]
       Build an address space of N ranges in the wasm range map and time
       find_vma, vma_lookup, gap search and churn on it (default N = 100000).
@@ -66,6 +70,17 @@ function main(argv: string[]): number {
     }
     console.log(`${positionals.length - failed} passed, ${failed} failed`);
     return failed ? 1 : 0;
+  }
+  if (command === "generate") {
+    const { values, positionals } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: { ops: { type: "string", default: "40" } },
+    });
+    const [family, seed] = positionals;
+    if (!(FAMILIES as readonly string[]).includes(family)) throw new UsageError(`FAMILY must be one of ${FAMILIES.join(", ")}`);
+    process.stdout.write(generateScenario(family as Family, positiveInt(seed ?? "", "SEED"), positiveInt(values.ops, "--ops")));
+    return 0;
   }
   if (command === "demo") {
     const { values } = parseArgs({
