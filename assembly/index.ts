@@ -90,7 +90,7 @@ export function mem_inject_reserve_failure(n: i32): void {
 // An mm handle identifies a process's address space. Ops return 0 or a
 // negated errno; every op ends its reservation scope (see mem.ts).
 
-import { avAvcCount, avActive, avChildren, avFirstAvc, avId, avParent, avRoot, avcNextInAnonVma, avcVma, chainLength } from "./anon_vma";
+import { avFirstAvc, avId, avcNextInAnonVma, avcVma, chainLength } from "./anon_vma";
 import { anonPages, folioIndex, folioMapping } from "./folio";
 import { exitMm, forkMm, setForkReuse } from "./fork";
 import { endReservedOp } from "./mem";
@@ -223,29 +223,6 @@ export function mm_set_vma_flags(m: u32, addr: f64, set: f64, clear: f64): i32 {
   return 0;
 }
 
-/**
- * Checks the anon_vma invariants of the VMA containing addr: a faulted VMA's
- * chain links to its own anon_vma; every link's anon_vma lists it. Returns 0
- * or a code naming the first broken rule.
- */
-export function mm_check_vma(m: u32, addr: f64): i32 {
-  let v = mm.vmaLookup(m, page(addr));
-  if (v == 0) return 1;
-  let av = vma.vmaAnonVma(v);
-  let chain = vma.vmaChain(v);
-  if ((av == 0) != (chain == 0)) return 2;
-  let found = av == 0;
-  for (let c = chain; c != 0; c = load<u32>(c + 8)) {
-    let a = <usize>load<u32>(c + 4);
-    if (a == av) found = true;
-    let listed = false;
-    for (let d = avFirstAvc(a); d != 0; d = avcNextInAnonVma(d)) if (d == c) listed = true;
-    if (!listed) return 3;
-    if (avRoot(a) != avRoot(av)) return 4;
-  }
-  return found ? 0 : 5;
-}
-
 /** Live records per pool: anon_vmas, AVCs, VMAs, folios (for leak checks and metrics). */
 export function stat_live(kind: i32): u32 {
   if (kind == 0) return anonVmaLive();
@@ -260,10 +237,11 @@ function anonVmaLive(): u32 { return anonVmas.live; }
 function avcLive(): u32 { return avcs.live; }
 function folioLive(): u32 { return folios.live; }
 
-/** num_active_vmas and num_children of an anon_vma by id are checked from TS through this walk. */
-export function anon_vma_summary(a: u32, out: u32): void {
-  store<f64>(out, <f64>avActive(a));
-  store<f64>(out, <f64>avChildren(a), 8);
-  store<f64>(out, <f64>avAvcCount(a), 16);
-  store<f64>(out, <f64>avParent(a), 24);
+import { checkDetail, checkSystem } from "./check";
+/** Checks the invariants over the `n` mm handles (u32) at `mms`: 0 or a CHECK_ code (see check.ts). */
+export function sys_check(mms: u32, n: i32): i32 {
+  return checkSystem(mms, n);
+}
+export function sys_check_detail(): f64 {
+  return <f64>checkDetail;
 }

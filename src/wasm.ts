@@ -79,7 +79,8 @@ export interface CoreExports {
   mm_rmap(mm: number, addr: number, out: number, max: number): number;
   mm_set_close_hook(mm: number, addr: number, on: number): number;
   mm_set_vma_flags(mm: number, addr: number, set: number, clear: number): number;
-  mm_check_vma(mm: number, addr: number): number;
+  sys_check(mms: number, n: number): number;
+  sys_check_detail(): number;
   sys_set_max_map_count(n: number): void;
   sys_set_object_size(id: number, pages: number): number;
   sys_set_fork_reuse(on: number): void;

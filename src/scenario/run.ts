@@ -11,66 +11,79 @@ export type ScenarioRecord =
   | { dump: number; proc: number; vmas: DumpVma[] }
   | { rmap: number; proc: number; page: number; mapped: [number, number][] };
 
-/** Runs the ops on `sys` (process 0 is current at the start) and returns the records in op order. */
-export function runOps(sys: System, ops: ScenarioOp[]): ScenarioRecord[] {
-  const out: ScenarioRecord[] = [];
-  const dumps = new Map<number, number>();
-  let rmaps = 0;
-  let current = 0;
-  for (const op of ops) {
+/** Where a scenario run stands: the current process and the record counters. */
+class Run {
+  readonly out: ScenarioRecord[] = [];
+  private readonly dumps = new Map<number, number>();
+  private rmaps = 0;
+  private current = 0;
+
+  constructor(private readonly sys: System) {}
+
+  /** One op; a failed syscall becomes an errno record. */
+  step(op: ScenarioOp): void {
     try {
-      if (op.op === "proc") {
-        sys.process(op.id);
-        current = op.id;
-        continue;
-      }
-      const p = sys.process(current);
-      switch (op.op) {
-        case "mmap":
-          p.mmap(op.start, op.pages, op.prot, op.backing, op.opts);
-          break;
-        case "munmap":
-          p.munmap(op.start, op.pages);
-          break;
-        case "mprotect":
-          p.mprotect(op.start, op.pages, op.prot);
-          break;
-        case "madvise":
-          p.madvise(op.start, op.pages, op.advice);
-          break;
-        case "mremap":
-          p.mremap(op.start, op.oldPages, op.newPages, op.opts);
-          break;
-        case "touch":
-          p.touch(op.start, op.pages, op.access);
-          break;
-        case "rmap":
-          out.push({ rmap: rmaps++, proc: current, page: op.page, mapped: p.rmap(op.page) });
-          break;
-        case "fork":
-          p.fork(op.child);
-          break;
-        case "exit":
-          p.exit();
-          break;
-        case "dump": {
-          const k = dumps.get(current) ?? 0;
-          dumps.set(current, k + 1);
-          const vmas = p.vmas().map((v): DumpVma => [v.start, v.end, v.perms, v.kind, v.anonPages, v.flags]);
-          out.push({ dump: k, proc: current, vmas });
-          break;
-        }
-      }
+      this.apply(op);
     } catch (err) {
       if (!(err instanceof VmalabError)) throw err;
-      out.push({ op: op.index, proc: current, errno: err.code });
+      this.out.push({ op: op.index, proc: this.current, errno: err.code });
     }
   }
-  return out;
+
+  private apply(op: ScenarioOp): void {
+    if (op.op === "proc") {
+      this.sys.process(op.id);
+      this.current = op.id;
+      return;
+    }
+    const p = this.sys.process(this.current);
+    switch (op.op) {
+      case "mmap":
+        return p.mmap(op.start, op.pages, op.prot, op.backing, op.opts);
+      case "munmap":
+        return p.munmap(op.start, op.pages);
+      case "mprotect":
+        return p.mprotect(op.start, op.pages, op.prot);
+      case "madvise":
+        return p.madvise(op.start, op.pages, op.advice);
+      case "mremap":
+        p.mremap(op.start, op.oldPages, op.newPages, op.opts);
+        return;
+      case "touch":
+        return p.touch(op.start, op.pages, op.access);
+      case "fork":
+        p.fork(op.child);
+        return;
+      case "exit":
+        return p.exit();
+      case "rmap":
+        this.out.push({ rmap: this.rmaps++, proc: this.current, page: op.page, mapped: p.rmap(op.page) });
+        return;
+      case "dump": {
+        const k = this.dumps.get(this.current) ?? 0;
+        this.dumps.set(this.current, k + 1);
+        const vmas = p.vmas().map((v): DumpVma => [v.start, v.end, v.perms, v.kind, v.anonPages, v.flags]);
+        this.out.push({ dump: k, proc: this.current, vmas });
+      }
+    }
+  }
+}
+
+/**
+ * Runs the ops on `sys` (process 0 is current at the start) and returns the
+ * records in op order; `afterOp` (tests use it for invariant checks) runs
+ * after every op.
+ */
+export function runOps(sys: System, ops: ScenarioOp[], afterOp?: (op: ScenarioOp) => void): ScenarioRecord[] {
+  const run = new Run(sys);
+  for (const op of ops) {
+    run.step(op);
+    afterOp?.(op);
+  }
+  return run.out;
 }
 
 /** Parses and runs a scenario on a new System. */
 export function runScenario(text: string, opts: SystemOptions = {}, file?: string): ScenarioRecord[] {
-  const ops = parseScenario(text, file);
-  return runOps(System.createSync(opts), ops);
+  return runOps(System.createSync(opts), parseScenario(text, file));
 }
