@@ -2,7 +2,7 @@
 
 import { anonVmaFork, chainLength, reserveAnon } from "./anon_vma";
 import { folioGet, isFolio } from "./folio";
-import { findVma, mmCreate, mmFree, mmMap, mmPt, reserveOp, vmaNext, vmaStore, vmaUnmapWhole } from "./mm";
+import { findVma, mmBase, mmCreate, mmFree, mmMap, mmPt, reserveOp, vmaNext, vmaStore, vmaUnmapWhole } from "./mm";
 import * as rm from "./rangemap";
 import {
   VM_DONTCOPY, VM_LOCKED_MASK, VM_MIXEDMAP, VM_PFNMAP, VM_WIPEONFORK, vmaAnonVma, vmaDup, vmaEnd, vmaFlags,
@@ -46,7 +46,7 @@ export function forkMm(parent: usize, childId: u32): usize {
   for (let v = findVma(parent, 0); v != 0; v = vmaNext(parent, v)) links += chainLength(v) + 1;
   let ptes = rm.mapSize(mmPt(parent));
   if (!reserveOp(parent, 0, 0) || !vmas.reserve(n) || !reserveAnon(links, n)) return 0;
-  let child = mmCreate(childId);
+  let child = mmCreate(childId, mmBase(parent));
   if (child == 0) return 0;
   if (!rm.reserveNodes(mmMap(child), n) || !rm.reserveNodes(mmPt(child), ptes)) {
     mmFree(child);

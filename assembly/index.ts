@@ -98,8 +98,8 @@ import * as mm from "./mm";
 import { mremap } from "./mremap";
 import * as vma from "./vma";
 
-export function mm_create(id: u32): u32 {
-  let m = <u32>mm.mmCreate(id);
+export function mm_create(id: u32, mmapBase: f64): u32 {
+  let m = <u32>mm.mmCreate(id, page(mmapBase));
   endReservedOp();
   return m;
 }
@@ -115,10 +115,19 @@ export function mm_exit(m: u32): void {
 export function mm_map_count(m: u32): u32 {
   return mm.mapCount(m);
 }
-export function mm_mmap(m: u32, start: f64, len: f64, prot: u32, flags: u32, file: u32, pgoff: f64): i32 {
-  let r = mm.mmapFixed(m, page(start), page(len), prot, flags, file, page(pgoff));
+/**
+ * mmap: at `start` with MAP_FIXED in flags, else where get_unmapped_area()
+ * finds room. Returns the start page, or a negated errno.
+ */
+export function mm_mmap(m: u32, start: f64, len: f64, prot: u32, flags: u32, file: u32, pgoff: f64): f64 {
+  let at = page(start);
+  if ((flags & mm.MAP_FIXED) == 0) {
+    at = mm.getUnmappedArea(m, page(len), file == 0 && (flags & mm.MAP_SHARED) == 0);
+    if (at == rm.PAGE_END) return <f64>mm.ENOMEM;
+  }
+  let r = mm.mmapFixed(m, at, page(len), prot, flags, file, page(pgoff));
   endReservedOp();
-  return r < 0 ? <i32>r : 0;
+  return r < 0 ? <f64>r : <f64>at;
 }
 export function mm_munmap(m: u32, start: f64, len: f64): i32 {
   if (!mm.reserveOp(m, 4, 0)) return mm.ENOMEM;

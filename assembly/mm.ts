@@ -37,7 +37,8 @@ export const EINVAL: i32 = -22;
 const MM_MAP: usize = 0;
 const MM_PT: usize = 4;
 const MM_ID: usize = 8;
-const MM_SIZE: usize = 16;
+const MM_BASE: usize = 16;
+const MM_SIZE: usize = 24;
 
 export const mms = new Pool(MM_SIZE);
 
@@ -69,11 +70,13 @@ export function setMaxMapCount(n: u32): void {
 @inline export function mmMap(mm: usize): usize { return <usize>load<u32>(mm + MM_MAP); }
 @inline export function mmPt(mm: usize): usize { return <usize>load<u32>(mm + MM_PT); }
 @inline export function mmId(mm: usize): u32 { return load<u32>(mm + MM_ID); }
+/** mm->mmap_base: where top-down placement starts. */
+@inline export function mmBase(mm: usize): u64 { return load<u64>(mm + MM_BASE); }
 /** mm->map_count. */
 @inline export function mapCount(mm: usize): u32 { return rm.mapSize(mmMap(mm)); }
 
 /** A new empty address space, or 0 when memory is exhausted. */
-export function mmCreate(id: u32): usize {
+export function mmCreate(id: u32, mmapBase: u64): usize {
   if (!mms.reserve(1)) return 0;
   let map = rm.mapCreate();
   if (map == 0) return 0;
@@ -86,6 +89,7 @@ export function mmCreate(id: u32): usize {
   store<u32>(mm + MM_MAP, <u32>map);
   store<u32>(mm + MM_PT, <u32>pt);
   store<u32>(mm + MM_ID, id);
+  store<u64>(mm + MM_BASE, mmapBase);
   return mm;
 }
 
@@ -259,6 +263,76 @@ export function munmapRange(mm: usize, start: u64, end: u64): i32 {
     v = next;
   }
   return 0;
+}
+
+// ---- placement ----------------------------------------------------------------
+
+/** TASK_SIZE of x86-64 with 4-level page tables, in pages. */
+export const TASK_SIZE: u64 = 0x7ffffffff;
+/** vm.mmap_min_addr (64 KiB). */
+const MMAP_MIN: u64 = 16;
+/** TASK_UNMAPPED_BASE: where the bottom-up fallback starts. */
+const UNMAPPED_BASE: u64 = TASK_SIZE / 3;
+/** stack_guard_gap: 1 MiB below a VM_GROWSDOWN VMA stays free. */
+const STACK_GUARD_GAP: u64 = 256;
+/** PMD_SIZE in pages: the THP alignment of large anonymous mappings. */
+const PMD_PAGES: u64 = 512;
+
+/** vm_start_gap(): where a VMA's guard gap begins. */
+function vmStartGap(vma: usize): u64 {
+  let start = vmaStart(vma);
+  if ((vmaFlags(vma) & VM_GROWSDOWN) == 0) return start;
+  return start > STACK_GUARD_GAP ? start - STACK_GUARD_GAP : 0;
+}
+
+/**
+ * unmapped_area_topdown(): the highest start of `len` free pages below
+ * `high`, aligned to alignMask + 1, keeping clear of a stack's guard gap.
+ * PAGE_END when none.
+ */
+function unmappedAreaTopdown(mm: usize, len: u64, alignMask: u64, low: u64, high: u64): u64 {
+  let length = len + alignMask;
+  while (high > low) {
+    let s = rm.gap(mmMap(mm), length, low, high, 1, true);
+    if (s == rm.PAGE_END) return rm.PAGE_END;
+    let addr = s + length - len;
+    addr -= addr & alignMask;
+    let next = findVma(mm, addr + len - 1);
+    if (next == 0 || vmStartGap(next) >= addr + len) return addr;
+    high = vmStartGap(next);
+  }
+  return rm.PAGE_END;
+}
+
+/** unmapped_area(): the lowest start of `len` free pages in [low, high), aligned. */
+function unmappedArea(mm: usize, len: u64, alignMask: u64, low: u64, high: u64): u64 {
+  let s = rm.gap(mmMap(mm), len + alignMask, low, high, 1, false);
+  if (s == rm.PAGE_END) return s;
+  return s + ((0 - s) & alignMask);
+}
+
+/** The search itself: top-down from mmap_base, bottom-up from TASK_UNMAPPED_BASE when that fails. */
+function searchArea(mm: usize, len: u64, alignMask: u64): u64 {
+  let addr = unmappedAreaTopdown(mm, len, alignMask, MMAP_MIN, mmBase(mm));
+  if (addr == rm.PAGE_END) addr = unmappedArea(mm, len, alignMask, UNMAPPED_BASE, TASK_SIZE);
+  return addr;
+}
+
+/**
+ * get_unmapped_area() without a hint. Private anonymous mappings that are a
+ * whole number of PMDs are placed THP-aligned (thp_get_unmapped_area: search
+ * for len + PMD, then align within it).
+ */
+export function getUnmappedArea(mm: usize, len: u64, privateAnon: bool): u64 {
+  if (len == 0 || len > TASK_SIZE) return rm.PAGE_END;
+  if (privateAnon && len % PMD_PAGES == 0) {
+    let padded = searchArea(mm, len + PMD_PAGES, 0);
+    if (padded != rm.PAGE_END) {
+      let offSub = (0 - padded) & (PMD_PAGES - 1);
+      return offSub == 0 ? padded + PMD_PAGES : padded + offSub;
+    }
+  }
+  return searchArea(mm, len, 0);
 }
 
 // ---- mmap --------------------------------------------------------------------

@@ -5,11 +5,11 @@ import { anonVmaClone, unlinkAnonVmas } from "./anon_vma";
 import { isFolio } from "./folio";
 import { vmaMergeNewRange, vmg, vmgFromVma } from "./merge";
 import {
-  EFAULT, EINVAL, ENOMEM, findVma, mmPt, munmapRange, reserveOp, vmaBefore, vmaLookup, vmaNext, vmaStore,
+  EFAULT, EINVAL, ENOMEM, findVma, getUnmappedArea, mmPt, munmapRange, reserveOp, vmaBefore, vmaLookup, vmaNext, vmaStore,
 } from "./mm";
 import * as rm from "./rangemap";
 import {
-  VM_DONTEXPAND, VM_LOCKED_MASK, VM_PFNMAP, vmaAnonVma, vmaChain, vmaDup, vmaEnd, vmaFlags, vmaIsAnonymous,
+  VM_DONTEXPAND, VM_LOCKED_MASK, VM_MAYSHARE, VM_PFNMAP, vmaAnonVma, vmaChain, vmaDup, vmaEnd, vmaFlags, vmaIsAnonymous,
   vmaPgoff, vmaStart, setVmaAnonVma, setVmaEnd, setVmaFlags, setVmaPgoff, setVmaStart,
 } from "./vma";
 
@@ -85,9 +85,8 @@ function rangeFree(mm: usize, start: u64, end: u64): bool {
 
 /**
  * mremap(addr, oldLen, newLen, flags, newAddr). Returns the new address or a
- * negated errno. MREMAP_MAYMOVE without MREMAP_FIXED moves only when growing
- * in place is impossible; vmalab then needs a placement policy, not yet
- * modelled (ENOMEM).
+ * negated errno. MREMAP_MAYMOVE without MREMAP_FIXED moves the VMA where
+ * get_unmapped_area() finds room when it cannot grow in place.
  */
 export function mremap(mm: usize, addr: u64, oldLen: u64, newLen: u64, flags: u32, newAddr: u64): i64 {
   if ((flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) != 0) return EINVAL;
@@ -129,7 +128,12 @@ export function mremap(mm: usize, addr: u64, oldLen: u64, newLen: u64, flags: u3
     vmg.next = vmaNext(mm, vma);
     if (vmaMergeNewRange() != 0) return <i64>addr;
   }
-  return ENOMEM;
+  if ((flags & MREMAP_MAYMOVE) == 0) return ENOMEM;
+  // Move it where get_unmapped_area() puts a new mapping of newLen.
+  let to = getUnmappedArea(mm, newLen, vmaIsAnonymous(vma) && (vmaFlags(vma) & VM_MAYSHARE) == 0);
+  if (to == rm.PAGE_END) return ENOMEM;
+  moveVma(mm, vma, addr, oldLen, to, newLen, false);
+  return <i64>to;
 }
 
 /**

@@ -1,7 +1,7 @@
 // vmalab's public API.
 export { RangeMap } from "./rangemap.js";
 export type { RangeEntry, GapOptions } from "./rangemap.js";
-export { System, Process, POLICIES } from "./system.js";
+export { DEFAULT_MMAP_BASE, System, Process, POLICIES } from "./system.js";
 export type { Advice, Backing, MmapOptions, MremapOptions, Prot, SystemOptions, VmaInfo } from "./system.js";
 export { parseScenario, ScenarioSyntaxError } from "./scenario/parse.js";
 export type { Op, ScenarioOp } from "./scenario/parse.js";

@@ -69,7 +69,12 @@ export interface SystemOptions {
   maxMapCount?: number;
   /** anon_vma reuse at fork, commit 7a3ef208e662 (default true). */
   forkReuse?: boolean;
+  /** mm->mmap_base in pages: where top-down placement of non-fixed mmaps starts (default DEFAULT_MMAP_BASE). */
+  mmapBase?: number;
 }
+
+/** A typical x86-64 mmap_base (0x7ffff7a00000, below an 8 MiB stack and its gap), in pages. */
+export const DEFAULT_MMAP_BASE = 0x7ffff7a00;
 
 const PROT: Record<Prot, number> = { none: 0, r: 1, rw: 3, rx: 5, rwx: 7 };
 const ADVICE: Record<Advice, number> = {
@@ -90,6 +95,7 @@ const ADVICE: Record<Advice, number> = {
 };
 const MAP_SHARED = 0x01;
 const MAP_PRIVATE = 0x02;
+const MAP_FIXED = 0x10;
 const MAP_GROWSDOWN = 0x100;
 const MAP_NORESERVE = 0x4000;
 const MAP_POPULATE = 0x8000;
@@ -126,12 +132,14 @@ export class System {
   /** Backing objects by id: named files (one open file description each) and shmem objects. */
   private readonly objects: { name: string; shmem: boolean }[] = [{ name: "", shmem: false }];
   private readonly fileIds = new Map<string, number>();
+  private readonly mmapBase: number;
 
   private constructor(opts: SystemOptions) {
     this.policy = opts.policy ?? "linux-6.18";
     if (!(POLICIES as readonly string[]).includes(this.policy)) {
       throw new VmalabError("EINVAL", `unknown policy '${this.policy}' (known: ${POLICIES.join(", ")})`);
     }
+    this.mmapBase = checkPage(opts.mmapBase ?? DEFAULT_MMAP_BASE, "mmapBase");
     this.core = Core.create();
     const ex = this.core.ex;
     ex.sys_set_max_map_count(opts.maxMapCount ?? 65530);
@@ -162,7 +170,7 @@ export class System {
   /** @internal */
   spawn(id: number, parent?: Process): Process {
     if (this.procs.has(id)) throw new VmalabError("EEXIST", `process ${id} exists`);
-    const mm = parent ? this.core.ex.mm_fork(parent.mm, id) : this.core.ex.mm_create(id);
+    const mm = parent ? this.core.ex.mm_fork(parent.mm, id) : this.core.ex.mm_create(id, this.mmapBase);
     if (mm === 0) throw new VmalabError("ENOMEM", "no memory for a new address space");
     const p = new Process(this, id, mm);
     this.procs.set(id, p);
@@ -244,9 +252,13 @@ export class Process {
     return this.system.core.ex;
   }
 
-  /** mmap(MAP_FIXED) of `pages` pages at `start`. */
-  mmap(start: number, pages: number, prot: Prot, backing: Backing = { kind: "anon" }, opts: MmapOptions = {}): void {
-    checkPage(start, "start");
+  /**
+   * mmap of `pages` pages: at `start` (MAP_FIXED, replacing what is there),
+   * or with `start` null where the kernel's top-down search from mmap_base
+   * puts it. Returns the start page.
+   */
+  mmap(start: number | null, pages: number, prot: Prot, backing: Backing = { kind: "anon" }, opts: MmapOptions = {}): number {
+    if (start !== null) checkPage(start, "start");
     checkPage(pages, "pages");
     if (!(prot in PROT)) throw new VmalabError("EINVAL", `unknown protection '${prot}'`);
     let flags = 0;
@@ -264,7 +276,10 @@ export class Process {
     if (opts.noreserve) flags |= MAP_NORESERVE;
     if (opts.populate) flags |= MAP_POPULATE;
     if (opts.growsdown) flags |= MAP_GROWSDOWN;
-    check(this.ex.mm_mmap(this.mm, start, pages, PROT[prot], flags, file, pgoff), `mmap ${start} ${pages}`);
+    if (start !== null) flags |= MAP_FIXED;
+    const r = this.ex.mm_mmap(this.mm, start ?? 0, pages, PROT[prot], flags, file, pgoff);
+    check(r, `mmap ${start ?? "(anywhere)"} ${pages}`);
+    return r;
   }
 
   munmap(start: number, pages: number): void {

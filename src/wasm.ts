@@ -65,7 +65,7 @@ export interface CoreExports {
   rangemap_find_many(m: number, addrs: number, out: number, n: number): void;
   rangemap_gap(m: number, size: number, lo: number, hi: number, align: number, topdown: number): number;
   rangemap_validate(m: number): number;
-  mm_create(id: number): number;
+  mm_create(id: number, mmapBase: number): number;
   mm_fork(parent: number, childId: number): number;
   mm_exit(mm: number): void;
   mm_map_count(mm: number): number;

@@ -39,7 +39,8 @@ class Run {
     const p = this.sys.process(this.current);
     switch (op.op) {
       case "mmap":
-        return p.mmap(op.start, op.pages, op.prot, op.backing, op.opts);
+        p.mmap(op.start, op.pages, op.prot, op.backing, op.opts);
+        return;
       case "munmap":
         return p.munmap(op.start, op.pages);
       case "mprotect":
