@@ -45,7 +45,7 @@ export function forkMm(parent: usize, childId: u32): usize {
   let links: u32 = 0;
   for (let v = findVma(parent, 0); v != 0; v = vmaNext(parent, v)) links += chainLength(v) + 1;
   let ptes = rm.mapSize(mmPt(parent));
-  if (!reserveOp(parent, 0, 0) || !vmas.reserve(n) || !reserveAnon(links, n)) return 0;
+  if (!reserveOp(parent, 0, 0, 0) || !vmas.reserve(n) || !reserveAnon(links, n)) return 0;
   let child = mmCreate(childId, mmBase(parent));
   if (child == 0) return 0;
   if (!rm.reserveNodes(mmMap(child), n) || !rm.reserveNodes(mmPt(child), ptes)) {

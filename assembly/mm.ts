@@ -147,24 +147,41 @@ export function vmaBefore(mm: usize, addr: u64): usize {
 
 // ---- reservations ------------------------------------------------------------
 
+// What the op being prepared may allocate, summed over the ranges it touches.
+let needVmas: u32 = 0;
+let needChain: u32 = 1;
+
+/** Adds the needs of [lo, hi): for each VMA there and its neighbours, two splits copying its chain. */
+export function needRange(mm: usize, lo: u64, hi: u64): void {
+  needVmas += 2;
+  let v = vmaBefore(mm, lo);
+  if (v == 0) v = findVma(mm, lo);
+  for (; v != 0 && vmaStart(v) <= hi; v = vmaNext(mm, v)) {
+    needVmas++;
+    needChain = max(needChain, chainLength(v));
+  }
+}
+
 /**
- * Reserves what an op touching `vmaCount` VMAs may allocate: range-map nodes
- * for every store, VMA records for splits, AVCs for the chains they clone,
- * anon_vmas and folios for faults of `pages` pages.
+ * Reserves everything the needs gathered call for (VMA records, tree nodes,
+ * chain copies) plus an anon_vma, a link, a folio and a PTE node for each of
+ * `pages` pages, and starts the op's reservation scope. Resets the needs.
  */
-export function reserveOp(mm: usize, vmaCount: u32, pages: u32): bool {
-  let links = (vmaCount + 2) * maxChainLength(mm) + pages;
-  let ok = rm.reserveNodes(mmMap(mm), vmaCount * 2 + 4) && rm.reserveNodes(mmPt(mm), pages + 2) &&
-    vmas.reserve(vmaCount + 2) && reserveAnon(links, pages + 1) && folios.reserve(pages);
+export function reserveNeeds(mm: usize, pages: u32): bool {
+  let count = needVmas;
+  let chain = needChain;
+  needVmas = 0;
+  needChain = 1;
+  let ok = rm.reserveNodes(mmMap(mm), count * 2 + 4) && rm.reserveNodes(mmPt(mm), pages + 2) &&
+    vmas.reserve(count * 2) && reserveAnon(count * 2 * chain + pages, pages + 1) && folios.reserve(pages);
   if (ok) beginReservedOp();
   return ok;
 }
 
-/** The longest anon_vma chain in the mm: what one clone may copy. */
-function maxChainLength(mm: usize): u32 {
-  let n: u32 = 1;
-  for (let v = findVma(mm, 0); v != 0; v = vmaNext(mm, v)) n = max(n, chainLength(v));
-  return n;
+/** needRange() and reserveNeeds() for an op on the single range [lo, hi). */
+export function reserveOp(mm: usize, lo: u64, hi: u64, pages: u32): bool {
+  needRange(mm, lo, hi);
+  return reserveNeeds(mm, pages);
 }
 
 // ---- split -------------------------------------------------------------------
@@ -371,7 +388,7 @@ export function mmapFixed(mm: usize, start: u64, len: u64, prot: u32, flags: u32
   if ((flags & MAP_NORESERVE) != 0) vmFlags |= VM_NORESERVE;
   if (file == 0) pgoff = start; // a private anonymous VMA's pgoff is its page index
   if (mapCount(mm) > maxMapCount) return ENOMEM;
-  if (!reserveOp(mm, 4, (flags & MAP_POPULATE) != 0 ? <u32>len : 0)) return ENOMEM;
+  if (!reserveOp(mm, start, end, (flags & MAP_POPULATE) != 0 ? <u32>min<u64>(len, 1 << 20) : 0)) return ENOMEM;
 
   // MAP_FIXED replaces what was there. The kernel gathers the old VMAs
   // first and frees them after the new one is in; the outcome is the same.
@@ -444,7 +461,7 @@ export function handleFault(mm: usize, vma: usize, addr: u64, write: bool): void
  * way or past the end of its backing object; the pages before it stay touched.
  */
 export function touch(mm: usize, start: u64, n: u64, write: bool): i32 {
-  if (!reserveOp(mm, 2, <u32>min<u64>(n, 1 << 20))) return ENOMEM;
+  if (!reserveOp(mm, start, start + n, <u32>min<u64>(n, 1 << 20))) return ENOMEM;
   for (let addr = start; addr < start + n; addr++) {
     let vma = vmaLookup(mm, addr);
     if (vma == 0) return EFAULT;
@@ -483,7 +500,7 @@ export function mprotect(mm: usize, start: u64, len: u64, prot: u32): i32 {
   if (len == 0) return 0;
   let vma = findVma(mm, start);
   if (vma == 0 || vmaStart(vma) >= end || vmaStart(vma) > start) return ENOMEM;
-  if (!reserveOp(mm, 2 * countVmas(mm, start, end) + 2, 0)) return ENOMEM;
+  if (!reserveOp(mm, start, end, 0)) return ENOMEM;
   let prev = start > vmaStart(vma) ? vma : vmaPrev(mm, vma);
   let tmp = vmaStart(vma);
   let nstart = start;
@@ -501,13 +518,6 @@ export function mprotect(mm: usize, start: u64, len: u64, prot: u32): i32 {
     vma = vmaNext(mm, v);
   }
   return tmp < end ? ENOMEM : 0;
-}
-
-/** VMAs intersecting [start, end). */
-function countVmas(mm: usize, start: u64, end: u64): u32 {
-  let n: u32 = 0;
-  for (let v = findVma(mm, start); v != 0 && vmaStart(v) < end; v = vmaNext(mm, v)) n++;
-  return n;
 }
 
 // ---- madvise ----------------------------------------------------------------
@@ -594,7 +604,7 @@ export function madvise(mm: usize, start: u64, len: u64, advice: i32): i32 {
   }
   if (len == 0) return 0;
   let end = start + len;
-  if (!reserveOp(mm, 2 * countVmas(mm, start, end) + 2, 0)) return ENOMEM;
+  if (!reserveOp(mm, start, end, 0)) return ENOMEM;
   let unmappedError = 0;
   let vma = findVma(mm, start);
   let prev: usize = vma != 0 && start > vmaStart(vma) ? vma : vmaBefore(mm, start);

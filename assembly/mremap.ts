@@ -5,7 +5,8 @@ import { anonVmaClone, unlinkAnonVmas } from "./anon_vma";
 import { isFolio } from "./folio";
 import { vmaMergeNewRange, vmg, vmgFromVma } from "./merge";
 import {
-  EFAULT, EINVAL, ENOMEM, findVma, getUnmappedArea, mmPt, munmapRange, reserveOp, vmaBefore, vmaLookup, vmaNext, vmaStore,
+  EFAULT, EINVAL, ENOMEM, findVma, getUnmappedArea, mmPt, munmapRange, needRange, reserveNeeds, vmaBefore, vmaLookup,
+  vmaNext, vmaStore,
 } from "./mm";
 import * as rm from "./rangemap";
 import {
@@ -77,6 +78,17 @@ function moveVma(mm: usize, vma: usize, old: u64, oldLen: u64, to: u64, newLen: 
   if (wholeVma && moved != vma && vmaChain(vma) != 0) unlinkAnonVmas(vma);
 }
 
+/** PTEs present in [start, end). */
+function ptesIn(pt: usize, start: u64, end: u64): u32 {
+  let n: u32 = 0;
+  for (let at = start; rm.findNext(pt, at) >= 0; n++) {
+    let s = load<u64>(rm.FOUND);
+    if (s >= end) break;
+    at = s + 1;
+  }
+  return n;
+}
+
 /** True when [start, end) holds no VMA. */
 function rangeFree(mm: usize, start: u64, end: u64): bool {
   let v = findVma(mm, start);
@@ -98,7 +110,10 @@ export function mremap(mm: usize, addr: u64, oldLen: u64, newLen: u64, flags: u3
   if (fixed && newAddr < addr + oldLen && addr < newAddr + newLen) return EINVAL;
   let vma = vmaLookup(mm, addr);
   if (vma == 0) return EFAULT;
-  if (!reserveOp(mm, 8, 0)) return ENOMEM;
+  // The source range, a destination as long as it could be, and the PTEs that move.
+  needRange(mm, addr, addr + max(oldLen, newLen));
+  if (fixed) needRange(mm, newAddr, newAddr + newLen);
+  if (!reserveNeeds(mm, ptesIn(mmPt(mm), addr, addr + oldLen))) return ENOMEM;
 
   // 6.17+: a FIXED move of unchanged size goes VMA by VMA, and may span several.
   if (fixed && oldLen == newLen) return moveRange(mm, addr, oldLen, newAddr, dontunmap);
