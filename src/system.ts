@@ -2,6 +2,8 @@
 // Linux 6.18's. The state lives in the wasm core; these classes name the
 // syscalls, check arguments and turn errno returns into VmalabErrors.
 
+import { parseScenario } from "./scenario/parse.js";
+import { runOps, type ScenarioRecord } from "./scenario/run.js";
 import { checkPage, Core, ERRNO, VmalabError } from "./wasm.js";
 import { permsString, VM, vmFlagsString } from "./vmflags.js";
 
@@ -160,6 +162,14 @@ export class System {
     const p = this.procs.get(id);
     if (!p) throw new VmalabError("ESRCH", `no process ${id}`);
     return p;
+  }
+
+  /**
+   * Runs a scenario (design.md §6) on this system, from its current state,
+   * with process 0 current; returns the records (failed ops, dumps, rmaps).
+   */
+  runScenario(text: string, file?: string): ScenarioRecord[] {
+    return runOps(this, parseScenario(text, file));
   }
 
   /** Live processes, by id. */

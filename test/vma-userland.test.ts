@@ -393,3 +393,17 @@ describe("limits and errors", () => {
     expect(p.vmas()[0].anonPages).toBe(2);
   });
 });
+
+describe("System.runScenario", () => {
+  test("runs on the system's own state and returns the records", () => {
+    const sys = System.createSync();
+    sys.process(0).mmap(10, 4, "rw");
+    const records = sys.runScenario("touch 10 2 w\nfork 1\nproc 1\nrmap 10\ntouch 20 1 r\ndump\n");
+    expect(records).toEqual([
+      { rmap: 0, proc: 1, page: 10, mapped: [[0, 10], [1, 10]] },
+      { op: 4, proc: 1, errno: "EFAULT" },
+      { dump: 0, proc: 1, vmas: [[10, 14, "rw-p", "anon", 2, "rd wr mr mw me ac"]] },
+    ]);
+    expect(sys.processes().map((p) => p.id)).toEqual([0, 1]);
+  });
+});
