@@ -63,31 +63,53 @@ export function pteSet(pt: usize, page: u64, pte: u32): void {
   }
 }
 
+// A walk over the present PTEs of a range, in address order (one at a time:
+// walks do not nest). Changing the page table outside the range is allowed.
+let walkPt: usize = 0;
+let walkAt: u64 = 0;
+let walkEnd: u64 = 0;
+/** The page and PTE the last pteWalkNext() reached. */
+export let walkPage: u64 = 0;
+export let walkPte: u32 = 0;
+
+export function pteWalk(pt: usize, start: u64, end: u64): void {
+  walkPt = pt;
+  walkAt = start;
+  walkEnd = end;
+}
+
+/** Moves to the next present PTE; false at the end of the range. */
+export function pteWalkNext(): bool {
+  if (walkAt >= walkEnd) return false;
+  let v = rm.findNext(walkPt, walkAt);
+  if (v < 0) return false;
+  let s = load<u64>(rm.FOUND);
+  if (s >= walkEnd) return false;
+  walkPage = s;
+  walkPte = <u32>v;
+  walkAt = s + 1;
+  return true;
+}
+
 /** zap_page_range(): clears the PTEs of [start, end), dropping folio references. */
 export function zapRange(pt: usize, start: u64, end: u64): void {
-  let at = start;
-  while (at < end) {
-    let v = rm.findNext(pt, at);
-    if (v < 0) break;
-    let s = load<u64>(rm.FOUND);
-    if (s >= end) break;
-    if (isFolio(<u32>v)) folioPut(<usize>v);
-    at = s + 1;
-  }
+  pteWalk(pt, start, end);
+  while (pteWalkNext()) if (isFolio(walkPte)) folioPut(<usize>walkPte);
   rm.erase(pt, start, end);
 }
 
 /** Number of anonymous pages mapped in [start, end) (smaps Anonymous / 4 KiB). */
 export function anonPages(pt: usize, start: u64, end: u64): u32 {
   let n: u32 = 0;
-  let at = start;
-  while (at < end) {
-    let v = rm.findNext(pt, at);
-    if (v < 0) break;
-    let s = load<u64>(rm.FOUND);
-    if (s >= end) break;
-    if (isFolio(<u32>v)) n++;
-    at = s + 1;
-  }
+  pteWalk(pt, start, end);
+  while (pteWalkNext()) if (isFolio(walkPte)) n++;
+  return n;
+}
+
+/** Number of PTEs present in [start, end). */
+export function ptesIn(pt: usize, start: u64, end: u64): u32 {
+  let n: u32 = 0;
+  pteWalk(pt, start, end);
+  while (pteWalkNext()) n++;
   return n;
 }

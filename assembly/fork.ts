@@ -1,7 +1,7 @@
 // fork (dup_mmap) and exit (exit_mmap).
 
 import { anonVmaFork, chainLength, reserveAnon } from "./anon_vma";
-import { folioGet, isFolio } from "./folio";
+import { folioGet, isFolio, pteWalk, pteWalkNext, walkPage, walkPte } from "./folio";
 import { findVma, mmBase, mmCreate, mmFree, mmMap, mmPt, reserveOp, vmaNext, vmaStore, vmaUnmapWhole } from "./mm";
 import * as rm from "./rangemap";
 import {
@@ -22,15 +22,10 @@ export function setForkReuse(on: bool): void {
 
 /** Copies the PTEs of [start, end) to the child: anonymous folios become shared (COW). */
 function copyPageRange(parentPt: usize, childPt: usize, start: u64, end: u64): void {
-  let at = start;
-  while (at < end) {
-    let v = rm.findNext(parentPt, at);
-    if (v < 0) break;
-    let s = load<u64>(rm.FOUND);
-    if (s >= end) break;
-    if (isFolio(<u32>v)) folioGet(<usize>v);
-    rm.insert(childPt, s, s + 1, <u32>v);
-    at = s + 1;
+  pteWalk(parentPt, start, end);
+  while (pteWalkNext()) {
+    if (isFolio(walkPte)) folioGet(<usize>walkPte);
+    rm.insert(childPt, walkPage, walkPage + 1, walkPte);
   }
 }
 

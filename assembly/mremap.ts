@@ -2,7 +2,7 @@
 // (MAYMOVE/FIXED, DONTUNMAP) and the 6.17 move of a range spanning VMAs.
 
 import { anonVmaClone, unlinkAnonVmas } from "./anon_vma";
-import { isFolio } from "./folio";
+import { pteWalk, pteWalkNext, ptesIn, walkPage, walkPte } from "./folio";
 import { vmaMergeNewRange, vmg, vmgFromVma } from "./merge";
 import {
   EFAULT, EINVAL, ENOMEM, findVma, getUnmappedArea, mmPt, munmapRange, needRange, reserveNeeds, vmaBefore, vmaLookup,
@@ -20,15 +20,10 @@ export const MREMAP_DONTUNMAP: u32 = 4;
 
 /** move_page_tables(): the PTEs of [from, from + n) move to `to`; folios keep mapping and index. */
 function movePageTables(pt: usize, from: u64, to: u64, n: u64): void {
-  let at = from;
-  while (at < from + n) {
-    let v = rm.findNext(pt, at);
-    if (v < 0) break;
-    let s = load<u64>(rm.FOUND);
-    if (s >= from + n) break;
-    rm.erase(pt, s, s + 1);
-    rm.insert(pt, to + (s - from), to + (s - from) + 1, <u32>v);
-    at = s + 1;
+  pteWalk(pt, from, from + n);
+  while (pteWalkNext()) {
+    rm.erase(pt, walkPage, walkPage + 1);
+    rm.insert(pt, to + (walkPage - from), to + (walkPage - from) + 1, walkPte);
   }
 }
 
@@ -76,17 +71,6 @@ function moveVma(mm: usize, vma: usize, old: u64, oldLen: u64, to: u64, newLen: 
   // dontunmap_complete(): the old VMA stays, unlocked; emptied if it all moved.
   setVmaFlags(vma, vmaFlags(vma) & ~VM_LOCKED_MASK);
   if (wholeVma && moved != vma && vmaChain(vma) != 0) unlinkAnonVmas(vma);
-}
-
-/** PTEs present in [start, end). */
-function ptesIn(pt: usize, start: u64, end: u64): u32 {
-  let n: u32 = 0;
-  for (let at = start; rm.findNext(pt, at) >= 0; n++) {
-    let s = load<u64>(rm.FOUND);
-    if (s >= end) break;
-    at = s + 1;
-  }
-  return n;
 }
 
 /** True when [start, end) holds no VMA. */
