@@ -65,6 +65,7 @@ export class Pool {
 
   /** Makes sure `n` allocations will succeed. */
   reserve(n: u32): bool {
+    if (this.freeCount >= n && failCountdown == 0) return true;
     if (failCountdown > 0 && !inReservedOp) {
       failCountdown--;
       if (failCountdown == 0) return false;

@@ -104,9 +104,7 @@ export function mmFree(mm: usize): void {
 
 /** vma_iter_store(): the tree maps the VMA's range to it, cutting what was there. */
 export function vmaStore(mm: usize, vma: usize): void {
-  let map = mmMap(mm);
-  rm.erase(map, vmaStart(vma), vmaEnd(vma));
-  rm.insert(map, vmaStart(vma), vmaEnd(vma), <u32>vma);
+  rm.storeRange(mmMap(mm), vmaStart(vma), vmaEnd(vma), <u32>vma);
 }
 
 /** Takes the VMA's range out of the tree and frees the record (its chain must be empty). */
@@ -209,6 +207,8 @@ export function splitVmaNoCheck(mm: usize, vma: usize, addr: u64, newBelow: bool
   } else {
     setVmaEnd(vma, addr);
   }
+  // The old VMA shrinks in place, then the new one fills what it gave up.
+  vmaStore(mm, vma);
   vmaStore(mm, n);
   return n;
 }

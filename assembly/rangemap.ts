@@ -694,6 +694,30 @@ export function erase(m: usize, s: u64, e: u64): i32 {
   return 0;
 }
 
+/**
+ * Maps [s, e) to v, overwriting whatever was there (vma_iter_store). When the
+ * only range there is v's own, in one leaf, its bounds move in place: one
+ * descent instead of an erase and an insert. Returns 0, EINVAL or ENOMEM.
+ */
+export function storeRange(m: usize, s: u64, e: u64, v: u32): i32 {
+  if (s >= e) return EINVAL;
+  let at = descend(m, s);
+  let n = pathNode(0);
+  let c = count(n);
+  if (at < c && lValue(n, at) == v) {
+    let lowOk = at > 0 ? lEnd(n, at - 1) <= s : lStart(n, at) <= s;
+    let highOk = at + 1 < c ? lStart(n, at + 1) >= e : lEnd(n, at) >= e;
+    if (lowOk && highOk) {
+      setStart(n, at, s);
+      setEnd(n, at, e);
+      refreshFrom(m, 0);
+      return 0;
+    }
+  }
+  let rc = erase(m, s, e);
+  return rc != 0 ? rc : insert(m, s, e, v);
+}
+
 /** Sets the value of the range containing addr. 0, or ENOENT when addr is in a gap. */
 export function update(m: usize, addr: u64, v: u32): i32 {
   let at = descend(m, addr);
