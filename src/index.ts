@@ -5,7 +5,7 @@ export { DEFAULT_MMAP_BASE, System, Process, POLICIES } from "./system.js";
 export type { Advice, Backing, MmapOptions, MremapOptions, Prot, SystemOptions, VmaInfo } from "./system.js";
 export { parseScenario, ScenarioSyntaxError } from "./scenario/parse.js";
 export type { Op, ScenarioOp } from "./scenario/parse.js";
-export { runOps, runScenario } from "./scenario/run.js";
+export { runOps, runScenario, ScenarioRun } from "./scenario/run.js";
 export type { DumpVma, ScenarioRecord } from "./scenario/run.js";
 export { VM, vmFlagsString, permsString } from "./vmflags.js";
 export { Core, MAX_PAGE, VmalabError, sharedCore } from "./wasm.js";

@@ -11,8 +11,8 @@ export type ScenarioRecord =
   | { dump: number; proc: number; vmas: DumpVma[] }
   | { rmap: number; proc: number; page: number; mapped: [number, number][] };
 
-/** Where a scenario run stands: the current process and the record counters. */
-class Run {
+/** A scenario run in progress: the current process, the record counters, the records so far. */
+export class ScenarioRun {
   readonly out: ScenarioRecord[] = [];
   private readonly dumps = new Map<number, number>();
   private rmaps = 0;
@@ -76,7 +76,7 @@ class Run {
  * after every op.
  */
 export function runOps(sys: System, ops: ScenarioOp[], afterOp?: (op: ScenarioOp) => void): ScenarioRecord[] {
-  const run = new Run(sys);
+  const run = new ScenarioRun(sys);
   for (const op of ops) {
     run.step(op);
     afterOp?.(op);
