@@ -23,6 +23,13 @@ function map(p: Process, start: number, pages: number, prot: "rw" | "r" = "rw"):
   p.mmap(start, pages, prot, { kind: "anon" }, { noreserve: true });
 }
 
+/** A VMA faulted (one write fault) and then made read-only, so it merges with nothing yet. */
+function faulted(p: Process, start: number, pages: number): void {
+  map(p, start, pages);
+  p.touch(start, 1, "w");
+  p.mprotect(start, pages, "r");
+}
+
 const anonVmaAt = (p: Process, page: number) => p.vmas().find((v) => v.start <= page && page < v.end)!.anonVma;
 
 describe("tools/testing/vma ported", () => {
@@ -199,9 +206,7 @@ describe("tools/testing/vma ported", () => {
 
     // V[2,6) faulted, N[6,9) close: all of V changes: N grows over it, V goes.
     p = proc();
-    map(p, 2, 4);
-    p.touch(2, 1, "w");
-    p.mprotect(2, 4, "r");
+    faulted(p, 2, 4);
     map(p, 6, 3);
     p.setCloseHook(6);
     p.mprotect(2, 4, "rw");
@@ -209,9 +214,7 @@ describe("tools/testing/vma ported", () => {
 
     // P[0,3) close, V[3,7) faulted with close: [3,6) joins P, V keeps [6,7).
     p = proc();
-    map(p, 3, 4);
-    p.touch(3, 1, "w");
-    p.mprotect(3, 4, "r");
+    faulted(p, 3, 4);
     map(p, 0, 3);
     p.setCloseHook(0);
     p.setCloseHook(3);
@@ -223,9 +226,7 @@ describe("tools/testing/vma ported", () => {
 
     // P[0,3) close, V[3,7), N[7,9): all of V changes: P swallows V and N.
     p = proc();
-    map(p, 3, 4);
-    p.touch(3, 1, "w");
-    p.mprotect(3, 4, "r");
+    faulted(p, 3, 4);
     map(p, 0, 3);
     map(p, 7, 2);
     p.setCloseHook(0);
@@ -291,9 +292,7 @@ describe("tools/testing/vma ported", () => {
 
     // P[0,3), V[3,5) faulted, N[5,8): P takes V's.
     p = proc();
-    map(p, 3, 2);
-    p.touch(3, 1, "w");
-    p.mprotect(3, 2, "r");
+    faulted(p, 3, 2);
     const v = anonVmaAt(p, 3);
     map(p, 0, 3);
     map(p, 5, 3);
@@ -303,9 +302,7 @@ describe("tools/testing/vma ported", () => {
 
     // P[0,3), V[3,8) faulted: [3,5) joins P, which takes V's.
     p = proc();
-    map(p, 3, 5);
-    p.touch(3, 1, "w");
-    p.mprotect(3, 5, "r");
+    faulted(p, 3, 5);
     const v2 = anonVmaAt(p, 3);
     map(p, 0, 3);
     p.mprotect(3, 2, "rw");
@@ -317,9 +314,7 @@ describe("tools/testing/vma ported", () => {
 
     // V[0,5) faulted, N[5,8): [3,5) joins N, which takes V's.
     p = proc();
-    map(p, 0, 5);
-    p.touch(0, 1, "w");
-    p.mprotect(0, 5, "r");
+    faulted(p, 0, 5);
     const v3 = anonVmaAt(p, 0);
     map(p, 5, 3);
     p.mprotect(3, 2, "rw");
