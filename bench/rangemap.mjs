@@ -49,19 +49,6 @@ export async function benchRangeMap({ sizes, time }) {
       wasmMemoryBytesPerRange: (after.memoryBytes - before.memoryBytes) / n,
     });
 
-    // Peers over the same ranges (closed intervals [start, end - 1]).
-    let h0 = heapUsed();
-    const flatten = new IntervalTree();
-    for (let i = 0; i < n; i++) flatten.insert([starts[i], ends[i] - 1], i);
-    const flattenBytes = (heapUsed() - h0) / n;
-    // node-interval-tree's insertion slows down quadratically on this layout
-    // (about 110 s for 4 x 10^5 ranges here): it is measured up to 10^5 only.
-    h0 = heapUsed();
-    const nit = n <= NIT_MAX ? new NodeIntervalTree.IntervalTree() : null;
-    for (let i = 0; nit && i < n; i++) nit.insert(starts[i], ends[i] - 1, i);
-    const nitBytes = nit ? (heapUsed() - h0) / n : NaN;
-    memory[memory.length - 1].peers = { "@flatten-js/interval-tree": flattenBytes, "node-interval-tree": nitBytes };
-
     let q = 0;
     const nextBatch = () => {
       const at = q;
@@ -69,11 +56,54 @@ export async function benchRangeMap({ sizes, time }) {
       return at;
     };
     let sink = 0;
-    const bench = new Bench({ name: `range map, N = ${n}`, time, warmupTime: Math.min(time, 200) });
-    bench.add("findNext: sorted Float64Array binary search (baseline)", () => {
+    const baseline = () => {
       const at = nextBatch();
       for (let k = at; k < at + BATCH; k++) sink += sortedFindNext(ends, queries[k]);
+    };
+    const collect = async (bench) => {
+      bench.addEventListener("cycle", (e) => process.stderr.write(`  ${bench.name}: ${e.task.name}\n`));
+      await bench.run();
+      for (const task of bench.tasks) {
+        const r = task.result;
+        if (r.state !== "completed") throw new Error(`${task.name}: ${r.state} ${r.error ?? ""}`);
+        const perBatch = task.name.startsWith("iterate") ? BATCH / 100 : BATCH;
+        rows.push({ n, task: task.name, nsPerOp: (r.latency.p50 * 1e6) / perBatch, samples: r.latency.samplesCount });
+      }
+    };
+
+    // Peers over the same ranges (closed intervals [start, end - 1]), measured
+    // first and then dropped, so that their heaps do not crowd the caches while
+    // vmalab is measured (nor vmalab's theirs).
+    let h0 = heapUsed();
+    let flatten = new IntervalTree();
+    for (let i = 0; i < n; i++) flatten.insert([starts[i], ends[i] - 1], i);
+    const flattenBytes = (heapUsed() - h0) / n;
+    // node-interval-tree's insertion slows down quadratically on this layout
+    // (about 110 s for 4 x 10^5 ranges here): it is measured up to 10^5 only.
+    h0 = heapUsed();
+    let nit = n <= NIT_MAX ? new NodeIntervalTree.IntervalTree() : null;
+    for (let i = 0; nit && i < n; i++) nit.insert(starts[i], ends[i] - 1, i);
+    const nitBytes = nit ? (heapUsed() - h0) / n : NaN;
+    memory[memory.length - 1].peers = { "@flatten-js/interval-tree": flattenBytes, "node-interval-tree": nitBytes };
+    const peers = new Bench({ name: `peers, N = ${n}`, time, warmupTime: Math.min(time, 200) });
+    peers.add("findNext: sorted Float64Array binary search (baseline, peers resident)", baseline);
+    peers.add("stab: @flatten-js/interval-tree", () => {
+      const at = nextBatch();
+      for (let k = at; k < at + BATCH; k++) sink += flatten.search([queries[k], queries[k]]).length;
     });
+    if (nit) {
+      peers.add("stab: node-interval-tree", () => {
+        const at = nextBatch();
+        for (let k = at; k < at + BATCH; k++) sink += nit.search(queries[k], queries[k]).length;
+      });
+    }
+    await collect(peers);
+    flatten = null;
+    nit = null;
+    heapUsed();
+
+    const bench = new Bench({ name: `range map, N = ${n}`, time, warmupTime: Math.min(time, 200) });
+    bench.add("findNext: sorted Float64Array binary search (baseline)", baseline);
     bench.add("findNext: vmalab, one call per query", () => {
       const at = nextBatch();
       for (let k = at; k < at + BATCH; k++) sink += map.findNext(queries[k]);
@@ -86,16 +116,6 @@ export async function benchRangeMap({ sizes, time }) {
       const at = nextBatch();
       sink += map.findMany(queries.subarray(at, at + BATCH))[0];
     });
-    bench.add("stab: @flatten-js/interval-tree", () => {
-      const at = nextBatch();
-      for (let k = at; k < at + BATCH; k++) sink += flatten.search([queries[k], queries[k]]).length;
-    });
-    if (nit) {
-      bench.add("stab: node-interval-tree", () => {
-        const at = nextBatch();
-        for (let k = at; k < at + BATCH; k++) sink += nit.search(queries[k], queries[k]).length;
-      });
-    }
     const rnd = new Random(44);
     const top = ends[n - 1];
     // Churn bookkeeping in typed arrays: the live ranges and the known free
@@ -174,17 +194,10 @@ export async function benchRangeMap({ sizes, time }) {
     bench.add("gap: vmalab highest fit below a random page", () => {
       for (let k = 0; k < BATCH; k++) sink += map.gap(rnd.range(1, 64), { hi: rnd.int(top) + 64, topdown: true });
     });
-    bench.addEventListener("cycle", (e) => process.stderr.write(`  ${bench.name}: ${e.task.name}\n`));
-    await bench.run();
+    await collect(bench);
     map.validate();
     churnMap.validate();
     memory[memory.length - 1].nodeBytesPerRangeAfterChurn = churnCore.memoryStats().nodeBytes / churnMap.size;
-    for (const task of bench.tasks) {
-      const r = task.result;
-      if (r.state !== "completed") throw new Error(`${task.name}: ${r.state} ${r.error ?? ""}`);
-      const perBatch = task.name.startsWith("iterate") ? BATCH / 100 : BATCH;
-      rows.push({ n, task: task.name, nsPerOp: (r.latency.p50 * 1e6) / perBatch, samples: r.latency.samplesCount });
-    }
     if (sink === 0.5) console.log(sink);
     map.free();
     churnMap.free();

@@ -39,7 +39,8 @@ if (rangemap.rows.length) {
   );
   // Targets from the foundation issue, at the largest N, as ratios within this run.
   const big = Math.max(...sizes);
-  const at = (prefix) => rangemap.rows.find((r) => r.n === big && r.task.startsWith(prefix)).nsPerOp;
+  // The last row of a name: the baseline measured beside vmalab, not the one beside the peers.
+  const at = (prefix) => rangemap.rows.findLast((r) => r.n === big && r.task.startsWith(prefix)).nsPerOp;
   const baseline = at("findNext: sorted");
   const mem = rangemap.memory.find((m) => m.n === big);
   const n = `(N = ${big})`;
