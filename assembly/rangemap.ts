@@ -13,7 +13,7 @@
 // the leaf) so updates can refresh the annotations bottom-up without parent
 // pointers, as a ma_state does.
 
-import { Pool } from "./mem";
+import { Pool, growPages } from "./mem";
 
 /** Slots per node (leaf ranges or internal children). */
 export const B: i32 = 16;
@@ -382,8 +382,70 @@ export function collect(m: usize, lo: u64, hi: u64, out: usize, max: i32): i32 {
 const LANES: i32 = 16;
 const LANE_NODE = memory.data(4 * LANES);
 
+// A batch is sorted first (LSD radix sort of the pages, keeping each query's
+// index): lanes then sweep the tree in address order, sharing upper nodes.
+const SORT_MAX: i32 = 16384;
+const RADIX_BITS: u64 = 11;
+const RADIX: i32 = 1 << 11;
+const RADIX_COUNTS = memory.data(4 * RADIX);
+let sortArea: usize = 0;
+
+/** Sorts the n (<= SORT_MAX) pages at addrs; returns the query indices (u32) in page order. */
+function sortBatch(addrs: usize, n: i32): usize {
+  if (sortArea == 0) sortArea = growPages(<i32>((<usize>SORT_MAX * 24 + 65535) >> 16));
+  let keys = sortArea;
+  let keys2 = keys + (<usize>SORT_MAX << 3);
+  let idx = keys2 + (<usize>SORT_MAX << 3);
+  let idx2 = idx + (<usize>SORT_MAX << 2);
+  let top: u64 = 0;
+  for (let i = 0; i < n; i++) {
+    let k = <u64>load<f64>(addrs + (<usize>i << 3));
+    store<u64>(keys + (<usize>i << 3), k);
+    store<u32>(idx + (<usize>i << 2), <u32>i);
+    top |= k;
+  }
+  for (let shift: u64 = 0; shift < 64 && (top >> shift) != 0; shift += RADIX_BITS) {
+    memory.fill(RADIX_COUNTS, 0, <usize>RADIX << 2);
+    for (let i = 0; i < n; i++) {
+      let d = <usize>((load<u64>(keys + (<usize>i << 3)) >> shift) & <u64>(RADIX - 1));
+      store<u32>(RADIX_COUNTS + (d << 2), load<u32>(RADIX_COUNTS + (d << 2)) + 1);
+    }
+    let sum: u32 = 0;
+    for (let d = 0; d < RADIX; d++) {
+      let c = load<u32>(RADIX_COUNTS + (<usize>d << 2));
+      store<u32>(RADIX_COUNTS + (<usize>d << 2), sum);
+      sum += c;
+    }
+    for (let i = 0; i < n; i++) {
+      let k = load<u64>(keys + (<usize>i << 3));
+      let d = <usize>((k >> shift) & <u64>(RADIX - 1));
+      let at = <usize>load<u32>(RADIX_COUNTS + (d << 2));
+      store<u32>(RADIX_COUNTS + (d << 2), <u32>at + 1);
+      store<u64>(keys2 + (at << 3), k);
+      store<u32>(idx2 + (at << 2), load<u32>(idx + (<usize>i << 2)));
+    }
+    let t = keys;
+    keys = keys2;
+    keys2 = t;
+    t = idx;
+    idx = idx2;
+    idx2 = t;
+  }
+  return idx;
+}
+
 /** vma_lookup for a batch: values (or -1) of the ranges containing each f64 page. */
 export function findMany(m: usize, addrs: usize, out: usize, n: i32): void {
+  for (let base = 0; base < n; base += SORT_MAX) {
+    let count = min(SORT_MAX, n - base);
+    let a = addrs + (<usize>base << 3);
+    let o = out + (<usize>base << 2);
+    findSorted(m, a, o, sortBatch(a, count), count);
+  }
+}
+
+/** Looks up the pages at addrs in the order `order` gives, LANES at a time in lockstep. */
+function findSorted(m: usize, addrs: usize, out: usize, order: usize, n: i32): void {
   let h = height(m);
   let k = 0;
   for (; k + LANES <= n; k += LANES) {
@@ -394,20 +456,25 @@ export function findMany(m: usize, addrs: usize, out: usize, n: i32): void {
       for (let j = 0; j < LANES; j++) {
         let p = LANE_NODE + (<usize>j << 2);
         let node = <usize>load<u32>(p);
-        let a = <u64>load<f64>(addrs + (<usize>(k + j) << 3));
+        let q = <usize>load<u32>(order + (<usize>(k + j) << 2));
+        let a = <u64>load<f64>(addrs + (q << 3));
         let i = min(innerRank(node, a), count(node) - 1);
         store<u32>(p, <u32>nChild(node, i));
       }
     }
     for (let j = 0; j < LANES; j++) {
       let leaf = <usize>load<u32>(LANE_NODE + (<usize>j << 2));
-      let a = <u64>load<f64>(addrs + (<usize>(k + j) << 3));
+      let q = <usize>load<u32>(order + (<usize>(k + j) << 2));
+      let a = <u64>load<f64>(addrs + (q << 3));
       let i = leafRank(leaf, a);
       let v = i < count(leaf) && lStart(leaf, i) <= a ? <i32>lValue(leaf, i) : -1;
-      store<i32>(out + (<usize>(k + j) << 2), v);
+      store<i32>(out + (q << 2), v);
     }
   }
-  for (; k < n; k++) store<i32>(out + (<usize>k << 2), find(m, <u64>load<f64>(addrs + (<usize>k << 3))));
+  for (; k < n; k++) {
+    let q = <usize>load<u32>(order + (<usize>k << 2));
+    store<i32>(out + (q << 2), find(m, <u64>load<f64>(addrs + (q << 3))));
+  }
 }
 
 // ---- insertion -------------------------------------------------------------

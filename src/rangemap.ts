@@ -171,10 +171,10 @@ export class RangeMap {
       const n = Math.min(batch, addrs.length - k);
       const part = addrs.subarray(k, k + n);
       for (let i = 0; i < n; i++) checkPage(part[i], "addr");
-      const buf = this.core.buffer;
-      new Float64Array(buf, scratch, n).set(part);
+      new Float64Array(this.core.buffer, scratch, n).set(part);
       ex.rangemap_find_many(h, scratch, scratch + n * 8, n);
-      out.set(new Int32Array(buf, scratch + n * 8, n), k);
+      // The call may grow memory (detaching old views): take a fresh one.
+      out.set(new Int32Array(this.core.buffer, scratch + n * 8, n), k);
     }
     return out;
   }
