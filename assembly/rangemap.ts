@@ -382,8 +382,9 @@ export function collect(m: usize, lo: u64, hi: u64, out: usize, max: i32): i32 {
 const LANES: i32 = 16;
 const LANE_NODE = memory.data(4 * LANES);
 
-// A batch is sorted first (LSD radix sort of the pages, keeping each query's
-// index): lanes then sweep the tree in address order, sharing upper nodes.
+// A batch over a big map is sorted first (LSD radix sort of the pages, keeping
+// each query's index): lanes then sweep the tree in address order, sharing
+// upper nodes and TLB entries. A map that fits the caches gains nothing from it.
 const SORT_MAX: i32 = 16384;
 const RADIX_BITS: u64 = 11;
 const RADIX: i32 = 1 << 11;
@@ -434,17 +435,27 @@ function sortBatch(addrs: usize, n: i32): usize {
   return idx;
 }
 
+/** Maps at least this big (several MiB of leaves, past the caches) get their batches sorted. */
+const SORT_FROM_SIZE: u32 = 1 << 17;
+const IDENTITY = memory.data(4 * SORT_MAX);
+let identityReady = false;
+
 /** vma_lookup for a batch: values (or -1) of the ranges containing each f64 page. */
 export function findMany(m: usize, addrs: usize, out: usize, n: i32): void {
+  let sort = mapSize(m) >= SORT_FROM_SIZE;
+  if (!sort && !identityReady) {
+    for (let i = 0; i < SORT_MAX; i++) store<u32>(IDENTITY + (<usize>i << 2), <u32>i);
+    identityReady = true;
+  }
   for (let base = 0; base < n; base += SORT_MAX) {
     let count = min(SORT_MAX, n - base);
     let a = addrs + (<usize>base << 3);
     let o = out + (<usize>base << 2);
-    findSorted(m, a, o, sortBatch(a, count), count);
+    findSorted(m, a, o, sort ? sortBatch(a, count) : IDENTITY, count);
   }
 }
 
-/** Looks up the pages at addrs in the order `order` gives, LANES at a time in lockstep. */
+/** Looks up the pages at addrs in the order `order` gives (query indices), LANES at a time in lockstep. */
 function findSorted(m: usize, addrs: usize, out: usize, order: usize, n: i32): void {
   let h = height(m);
   let k = 0;

@@ -87,15 +87,19 @@ describe("RangeMap API", () => {
     m.free();
   });
 
-  test("findMany agrees with find across batch boundaries", () => {
-    const m = RangeMap.createSync();
-    const rnd = new Random(7);
-    for (let i = 0; i < 2000; i++) m.insert(i * 10, i * 10 + rnd.range(1, 9), i);
-    const addrs = new Float64Array(50_000).map(() => rnd.int(21_000));
-    const got = m.findMany(addrs);
-    for (let i = 0; i < addrs.length; i++) expect(got[i]).toBe(m.find(addrs[i]));
-    m.free();
-  });
+  // Small maps walk batches as given; maps of 2^17 ranges or more sort them first.
+  for (const ranges of [2000, 140_000]) {
+    test(`findMany agrees with find across batch boundaries (${ranges} ranges)`, () => {
+      const m = RangeMap.createSync();
+      const rnd = new Random(7);
+      for (let i = 0; i < ranges; i++) m.insert(i * 10, i * 10 + rnd.range(1, 9), i);
+      const addrs = new Float64Array(50_000).map(() => rnd.int(ranges * 10 + 1000));
+      const got = m.findMany(addrs);
+      const want = Int32Array.from(addrs, (a) => m.find(a));
+      expect(got).toEqual(want);
+      m.free();
+    });
+  }
 });
 
 /**
