@@ -768,6 +768,7 @@ export function erase(m: usize, s: u64, e: u64): i32 {
       return 0;
     }
     leafRemove(m, at);
+    if (re == e) return 0;
   }
   return 0;
 }
@@ -791,6 +792,13 @@ export function storeRange(m: usize, s: u64, e: u64, v: u32): i32 {
       refreshFrom(m, 0);
       return 0;
     }
+  }
+  // Nothing there (the ranges before `at` end at or below s): insert on this path.
+  if (at == c || lStart(n, at) >= e) {
+    if (!reserveInsert(m)) return ENOMEM;
+    leafInsert(m, at, s, e, v);
+    store<u32>(m + M_COUNT, mapSize(m) + 1);
+    return 0;
   }
   let rc = erase(m, s, e);
   return rc != 0 ? rc : insert(m, s, e, v);
