@@ -2,8 +2,15 @@
 // they are u64. Handles are u32 offsets into linear memory. Errors are
 // negated kernel errno values.
 
+import { anonVmas, avFirstAvc, avId, avcNextInAnonVma, avcVma, avcs, chainLength } from "./anon_vma";
+import { checkDetail, checkSystem } from "./check";
+import { anonPages, folioIndex, folioMapping, folios } from "./folio";
+import { exitMm, forkMm, setForkReuse } from "./fork";
+import { endReservedOp, growPages, injectReserveFailure, poolBytes } from "./mem";
+import * as mm from "./mm";
+import { mremap } from "./mremap";
 import * as rm from "./rangemap";
-import { growPages, injectReserveFailure, poolBytes } from "./mem";
+import * as vma from "./vma";
 
 const NONE: f64 = -1;
 
@@ -89,14 +96,6 @@ export function mem_inject_reserve_failure(n: i32): void {
 // ---- address spaces ------------------------------------------------------------
 // An mm handle identifies a process's address space. Ops return 0 or a
 // negated errno; every op ends its reservation scope (see mem.ts).
-
-import { avFirstAvc, avId, avcNextInAnonVma, avcVma, chainLength } from "./anon_vma";
-import { anonPages, folioIndex, folioMapping } from "./folio";
-import { exitMm, forkMm, setForkReuse } from "./fork";
-import { endReservedOp } from "./mem";
-import * as mm from "./mm";
-import { mremap } from "./mremap";
-import * as vma from "./vma";
 
 export function mm_create(id: u32, mmapBase: f64): u32 {
   let m = <u32>mm.mmCreate(id, page(mmapBase));
@@ -234,19 +233,13 @@ export function mm_set_vma_flags(m: u32, addr: f64, set: f64, clear: f64): i32 {
 
 /** Live records per pool: anon_vmas, AVCs, VMAs, folios (for leak checks and metrics). */
 export function stat_live(kind: i32): u32 {
-  if (kind == 0) return anonVmaLive();
-  if (kind == 1) return avcLive();
+  if (kind == 0) return anonVmas.live;
+  if (kind == 1) return avcs.live;
   if (kind == 2) return vma.vmas.live;
-  return folioLive();
+  return folios.live;
 }
 
-import { anonVmas, avcs } from "./anon_vma";
-import { folios } from "./folio";
-function anonVmaLive(): u32 { return anonVmas.live; }
-function avcLive(): u32 { return avcs.live; }
-function folioLive(): u32 { return folios.live; }
 
-import { checkDetail, checkSystem } from "./check";
 /** Checks the invariants over the `n` mm handles (u32) at `mms`: 0 or a CHECK_ code (see check.ts). */
 export function sys_check(mms: u32, n: i32): i32 {
   return checkSystem(mms, n);

@@ -10,19 +10,6 @@ import {
   setVmaEnd, setVmaPgoff, setVmaStart,
 } from "./vma";
 
-export const MERGE_NOMERGE: i32 = 0;
-export const MERGE_SUCCESS: i32 = 1;
-
-/** Why the last attempt did not merge (for the metrics of refused merges). */
-export const REFUSE_NONE: i32 = 0;
-export const REFUSE_SPECIAL: i32 = 1;
-export const REFUSE_FLAGS: i32 = 2;
-export const REFUSE_FILE: i32 = 3;
-export const REFUSE_PGOFF: i32 = 4;
-export const REFUSE_ANON_VMA: i32 = 5;
-export const REFUSE_CLOSE: i32 = 6;
-export const REFUSE_NOT_ADJACENT: i32 = 7;
-
 /** struct vma_merge_struct. */
 @final
 export class VmaMergeStruct {
@@ -40,8 +27,6 @@ export class VmaMergeStruct {
   /** mremap's source VMA (6.18.8 copied_from). */
   copiedFrom: usize = 0;
   justExpand: bool = false;
-  state: i32 = MERGE_NOMERGE;
-  refused: i32 = REFUSE_NONE;
   removeMiddle: bool = false;
   removeNext: bool = false;
 }
@@ -63,8 +48,6 @@ export function vmgNew(mm: usize, prev: usize, next: usize, start: u64, end: u64
   vmg.anonVma = 0;
   vmg.copiedFrom = 0;
   vmg.justExpand = false;
-  vmg.state = MERGE_NOMERGE;
-  vmg.refused = REFUSE_NONE;
   vmg.removeMiddle = false;
   vmg.removeNext = false;
 }
@@ -76,16 +59,9 @@ export function vmgFromVma(mm: usize, prev: usize, vma: usize, start: u64, end: 
   vmg.anonVma = vmaAnonVma(vma);
 }
 
-@inline function refuse(reason: i32): bool {
-  if (vmg.refused == REFUSE_NONE) vmg.refused = reason;
-  return false;
-}
-
 /** is_mergeable_vma(): flags (but soft-dirty), file, and the attributes vmalab does not model. */
 function isMergeableVma(vma: usize): bool {
-  if (((vmaFlags(vma) ^ vmg.flags) & ~VM_SOFTDIRTY) != 0) return refuse(REFUSE_FLAGS);
-  if (vmaFile(vma) != vmg.file) return refuse(REFUSE_FILE);
-  return true;
+  return ((vmaFlags(vma) ^ vmg.flags) & ~VM_SOFTDIRTY) == 0 && vmaFile(vma) == vmg.file;
 }
 
 /** vma_is_fork_child(): faulted, with an anon_vma chain inherited at fork. */
@@ -101,32 +77,26 @@ function isMergeableAnonVma(mergeNext: bool): bool {
   let tgt = mergeNext ? vmg.next : vmg.prev;
   let tgtAnon = vmaAnonVma(tgt);
   let srcAnon = vmg.anonVma;
-  let ok: bool;
-  if (tgtAnon == 0 && srcAnon != 0) {
-    // Case 1: tgt will take src's anon_vma (dup_anon_vma).
-    ok = !vmaIsForkChild(vmg.middle) && !vmaIsForkChild(vmg.copiedFrom);
-  } else if (tgtAnon != 0 && srcAnon == 0) {
-    // Case 2: the range simply uses tgt's anon_vma.
-    ok = !vmaIsForkChild(tgt);
-  } else {
-    // Case 3: both share one (or neither has any).
-    ok = srcAnon == tgtAnon;
-  }
-  return ok || refuse(REFUSE_ANON_VMA);
+  // Case 1: tgt will take src's anon_vma (dup_anon_vma).
+  if (tgtAnon == 0 && srcAnon != 0) return !vmaIsForkChild(vmg.middle) && !vmaIsForkChild(vmg.copiedFrom);
+  // Case 2: the range simply uses tgt's anon_vma.
+  if (tgtAnon != 0 && srcAnon == 0) return !vmaIsForkChild(tgt);
+  // Case 3: both share one (or neither has any).
+  return srcAnon == tgtAnon;
 }
 
 /** can_vma_merge_before(): the range can join the start of next. */
 function canMergeBefore(): bool {
   let next = vmg.next;
   if (!isMergeableVma(next) || !isMergeableAnonVma(true)) return false;
-  return vmaPgoff(next) == vmg.pgoff + (vmg.end - vmg.start) || refuse(REFUSE_PGOFF);
+  return vmaPgoff(next) == vmg.pgoff + (vmg.end - vmg.start);
 }
 
 /** can_vma_merge_after(): the range can join the end of prev. */
 function canMergeAfter(): bool {
   let prev = vmg.prev;
   if (!isMergeableVma(prev) || !isMergeableAnonVma(false)) return false;
-  return vmaPgoff(prev) + vmaPages(prev) == vmg.pgoff || refuse(REFUSE_PGOFF);
+  return vmaPgoff(prev) + vmaPages(prev) == vmg.pgoff;
 }
 
 function canMergeLeft(): bool {
@@ -142,7 +112,7 @@ function canMergeRight(canMergeLeftToo: bool): bool {
   if (!canMergeLeftToo) return true;
   let pa = vmaAnonVma(prev);
   let na = vmaAnonVma(next);
-  return pa == 0 || na == 0 || pa == na || refuse(REFUSE_ANON_VMA);
+  return pa == 0 || na == 0 || pa == na;
 }
 
 /**
@@ -164,7 +134,6 @@ function commitMerge(adjust: usize, adjustStart: u64): void {
   setVmaEnd(target, vmg.end);
   setVmaPgoff(target, vmg.pgoff);
   vmaStore(mm, target);
-  vmg.state = MERGE_SUCCESS;
 }
 
 /** A VMA swallowed by a merge: anon_vma_merge() unlinks it, then it is freed. */
@@ -202,12 +171,7 @@ export function vmaMergeNewRange(): usize {
   let prev = vmg.prev;
   let next = vmg.next;
   let end = vmg.end;
-  vmg.state = MERGE_NOMERGE;
-  if ((vmg.flags & VM_SPECIAL) != 0) {
-    refuse(REFUSE_SPECIAL);
-    return 0;
-  }
-  if (prev == 0 && next == 0) return 0;
+  if ((vmg.flags & VM_SPECIAL) != 0 || (prev == 0 && next == 0)) return 0;
   let left = canMergeLeft();
   let right = !vmg.justExpand && canMergeRight(left);
   if (right) {
@@ -221,7 +185,6 @@ export function vmaMergeNewRange(): usize {
     // A next with a close hook may grow but not be removed: merge left only.
     if (right && vmaHasClose(next)) {
       vmg.end = end;
-      refuse(REFUSE_CLOSE);
     }
   }
   if (vmg.target == 0) return 0;
@@ -242,12 +205,7 @@ export function vmaMergeExistingRange(nextOfMiddle: usize): usize {
   let end = vmg.end;
   let leftSide = start == vmaStart(middle);
   let rightSide = end == vmaEnd(middle);
-  vmg.state = MERGE_NOMERGE;
-  if ((vmg.flags & VM_SPECIAL) != 0) {
-    refuse(REFUSE_SPECIAL);
-    return 0;
-  }
-  if (!leftSide && !rightSide) return 0;
+  if ((vmg.flags & VM_SPECIAL) != 0 || (!leftSide && !rightSide)) return 0;
 
   let mergeLeft = leftSide && canMergeLeft();
   let mergeRight = false;
@@ -262,7 +220,6 @@ export function vmaMergeExistingRange(nextOfMiddle: usize): usize {
   vmg.removeMiddle = leftSide && rightSide;
   // Middle with a close hook cannot be removed: no merge at all.
   if (vmg.removeMiddle && vmaHasClose(middle)) {
-    refuse(REFUSE_CLOSE);
     return 0;
   }
   vmg.removeNext = mergeBoth;
@@ -271,7 +228,6 @@ export function vmaMergeExistingRange(nextOfMiddle: usize): usize {
     vmg.removeNext = false;
     mergeRight = false;
     mergeBoth = false;
-    refuse(REFUSE_CLOSE);
   }
   if (mergeRight) vmg.target = next;
   if (mergeLeft) vmg.target = prev;

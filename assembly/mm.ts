@@ -16,7 +16,7 @@ import {
   pteSet, setFolioMapping, zapRange,
 } from "./folio";
 import { Pool, beginReservedOp } from "./mem";
-import { MERGE_NOMERGE, vmaMergeExistingRange, vmaMergeNewRange, vmg, vmgFromVma, vmgNew } from "./merge";
+import { vmaMergeExistingRange, vmaMergeNewRange, vmg, vmgFromVma, vmgNew } from "./merge";
 import * as rm from "./rangemap";
 import {
   VM_ACCOUNT, VM_DONTCOPY, VM_DONTDUMP, VM_EXEC, VM_GROWSDOWN, VM_HUGEPAGE, VM_HUGETLB, VM_IO, VM_LOCKED,
