@@ -904,6 +904,72 @@ function highestIn(n: usize, level: i32, lo: u64, hi: u64, size: u64, align: u64
   return wantLast ? nHi(r, c - 1) : nLo(r, 0);
 }
 
+/** The end of the last range before the path's leaf, 0 before the first leaf. */
+function endBeforeLeaf(m: usize): u64 {
+  for (let l = 1, h = height(m); l <= h; l++) {
+    let slot = pathSlot(l);
+    if (slot > 0) return nHi(pathNode(l), slot - 1);
+  }
+  return 0;
+}
+
+/** Whether the last lowestNear/highestNear call settled the search (else: search the tree). */
+let nearDecided = false;
+
+/** Leaves a near search walks before it hands over to the annotated tree search. */
+const NEAR_LEAVES: i32 = 4;
+
+/**
+ * The lowest fit found by walking the gaps in address order from the one at
+ * lo, through lo's leaf and the next few. Undecided when those run out.
+ */
+function lowestNear(m: usize, lo: u64, hi: u64, size: u64, align: u64): u64 {
+  nearDecided = true;
+  let i = descend(m, lo);
+  let n = pathNode(0);
+  let gs = i > 0 ? lEnd(n, i - 1) : endBeforeLeaf(m);
+  for (let leaf = 0; leaf < NEAR_LEAVES; leaf++) {
+    for (let c = count(n); i < c; i++) {
+      if (gs >= hi) return PAGE_END;
+      let x = fitLow(gs, lStart(n, i), lo, hi, size, align);
+      if (x != PAGE_END) return x;
+      gs = lEnd(n, i);
+    }
+    if (gs >= hi) return PAGE_END;
+    if (!nextLeaf(m)) return fitLow(gs, PAGE_END, lo, hi, size, align);
+    n = pathNode(0);
+    i = 0;
+  }
+  nearDecided = false;
+  return PAGE_END;
+}
+
+/** The highest fit found by walking the gaps down from the one at hi - 1, through hi's leaf and the few before. */
+function highestNear(m: usize, lo: u64, hi: u64, size: u64, align: u64): u64 {
+  nearDecided = true;
+  let i = descend(m, hi - 1);
+  let n = pathNode(0);
+  // The gap under consideration is [end of range i - 1, ge).
+  let ge = i < count(n) ? lStart(n, i) : PAGE_END;
+  for (let leaf = 0; leaf < NEAR_LEAVES; leaf++) {
+    for (; ; i--) {
+      if (ge <= lo) return PAGE_END;
+      let gs = i > 0 ? lEnd(n, i - 1) : endBeforeLeaf(m);
+      let x = fitHigh(gs, ge, lo, hi, size, align);
+      if (x != PAGE_END) return x;
+      if (i == 0) break;
+      ge = lStart(n, i - 1);
+    }
+    // The gap below this leaf's first range was just tried; go on in the previous leaf.
+    if (!prevLeaf(m)) return PAGE_END;
+    n = pathNode(0);
+    i = count(n) - 1;
+    ge = lStart(n, i);
+  }
+  nearDecided = false;
+  return PAGE_END;
+}
+
 /**
  * unmapped_area / unmapped_area_topdown: the lowest (or highest) start of a
  * free run of `size` pages within [lo, hi), aligned to `align` pages, or
@@ -914,6 +980,9 @@ export function gap(m: usize, size: u64, lo: u64, hi: u64, align: u64, topdown: 
   if (size == 0 || align == 0 || lo >= hi) return PAGE_END;
   let r = root(m);
   if (count(r) == 0) return topdown ? fitHigh(0, PAGE_END, lo, hi, size, align) : fitLow(0, PAGE_END, lo, hi, size, align);
+  // Most searches end in the leaf where they start: try it on a plain descent first.
+  let near = topdown ? highestNear(m, lo, hi, size, align) : lowestNear(m, lo, hi, size, align);
+  if (nearDecided) return near;
   let first = span(m, false);
   let last = span(m, true);
   let h = height(m);
