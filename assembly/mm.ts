@@ -207,9 +207,7 @@ export function splitVmaNoCheck(mm: usize, vma: usize, addr: u64, newBelow: bool
   } else {
     setVmaEnd(vma, addr);
   }
-  // The old VMA shrinks in place, then the new one fills what it gave up.
-  vmaStore(mm, vma);
-  vmaStore(mm, n);
+  rm.splitAt(mmMap(mm), addr, <u32>n, newBelow);
   return n;
 }
 

@@ -804,6 +804,28 @@ export function storeRange(m: usize, s: u64, e: u64, v: u32): i32 {
   return rc != 0 ? rc : insert(m, s, e, v);
 }
 
+/**
+ * Splits the range containing addr at addr: the part below addr (newBelow)
+ * or from addr up becomes a range of its own with value v, the rest keeps its
+ * value. One descent. Returns 0, ENOENT (no range strictly around addr) or ENOMEM.
+ */
+export function splitAt(m: usize, addr: u64, v: u32, newBelow: bool): i32 {
+  if (!reserveInsert(m)) return ENOMEM;
+  let at = descend(m, addr);
+  let n = pathNode(0);
+  if (at == count(n) || lStart(n, at) >= addr) return ENOENT;
+  let s = lStart(n, at);
+  let e = lEnd(n, at);
+  // Shrink the old range and refresh its leaf's summary first: the insertion
+  // may spill into a sibling and refresh only that one's path.
+  if (newBelow) setStart(n, at, addr);
+  else setEnd(n, at, addr);
+  refreshFrom(m, 0);
+  leafInsert(m, newBelow ? at : at + 1, newBelow ? s : addr, newBelow ? addr : e, v);
+  store<u32>(m + M_COUNT, mapSize(m) + 1);
+  return 0;
+}
+
 /** Sets the value of the range containing addr. 0, or ENOENT when addr is in a gap. */
 export function update(m: usize, addr: u64, v: u32): i32 {
   let at = descend(m, addr);

@@ -109,3 +109,25 @@ import { injectReserveFailure } from "../mem";
 function injectFailure(): void {
   injectReserveFailure(1);
 }
+
+describe("rangemap splitAt", () => {
+  test("splits below and above, through full leaves and spills, keeping the tree sound", () => {
+    let m = rm.mapCreate();
+    for (let i: u64 = 0; i < 2000; i++) rm.insert(m, i * 10, i * 10 + 8, <u32>i);
+    for (let i: u64 = 0; i < 2000; i++) {
+      expect(rm.splitAt(m, i * 10 + 2 + (i & 3), 5000 + <u32>i, (i & 1) == 0)).toBe(0);
+      if (i % 97 == 0) expect(rm.validate(m)).toBe(0);
+    }
+    expect(rm.validate(m)).toBe(0);
+    expect(rm.mapSize(m)).toBe(4000);
+    // Page 10*7+2+3 = 75 splits range 7 at 75, the part from 75 up is new (odd: !newBelow).
+    expect(rm.find(m, 74)).toBe(7);
+    expect(rm.find(m, 75)).toBe(5007);
+    // Range 6 split at 64 with the part below new.
+    expect(rm.find(m, 63)).toBe(5006);
+    expect(rm.find(m, 64)).toBe(6);
+    expect(rm.splitAt(m, 9, 1, true)).toBe(rm.ENOENT);
+    expect(rm.splitAt(m, 0, 1, true)).toBe(rm.ENOENT);
+    rm.mapFree(m);
+  });
+});
