@@ -152,12 +152,13 @@ let needChain: u32 = 1;
 /** Adds the needs of [lo, hi): for each VMA there and its neighbours, two splits copying its chain. */
 export function needRange(mm: usize, lo: u64, hi: u64): void {
   needVmas += 2;
-  let v = vmaBefore(mm, lo);
-  if (v == 0) v = findVma(mm, lo);
-  for (; v != 0 && vmaStart(v) <= hi; v = vmaNext(mm, v)) {
+  let map = mmMap(mm);
+  if (!rm.walkFrom(map, lo)) return;
+  do {
+    if (rm.walkStart() > hi) break;
     needVmas++;
-    needChain = max(needChain, chainLength(v));
-  }
+    needChain = max(needChain, chainLength(<usize>rm.walkValue()));
+  } while (rm.walkNext(map));
 }
 
 /**

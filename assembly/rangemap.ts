@@ -351,6 +351,41 @@ export function prev(m: usize, addr: u64): i32 {
   return <i32>lValue(n, i);
 }
 
+// A walk over the ranges in address order that keeps its place on the walk
+// path: no other call on any map may come between its steps.
+let walkSlot: i32 = 0;
+
+/**
+ * Starts a walk at the last range ending at or below addr (the one before
+ * the range or gap at addr), or at the first range when there is none.
+ * False when the map is empty.
+ */
+export function walkFrom(m: usize, addr: u64): bool {
+  let i = descend(m, addr);
+  if (i > 0) {
+    walkSlot = i - 1;
+    return true;
+  }
+  if (prevLeaf(m)) {
+    walkSlot = count(pathNode(0)) - 1;
+    return true;
+  }
+  descend(m, 0);
+  walkSlot = 0;
+  return count(pathNode(0)) > 0;
+}
+
+/** Moves the walk to the next range; false after the last. */
+export function walkNext(m: usize): bool {
+  if (++walkSlot < count(pathNode(0))) return true;
+  walkSlot = 0;
+  return nextLeaf(m);
+}
+
+/** The value and start of the range the walk is at. */
+export function walkValue(): u32 { return lValue(pathNode(0), walkSlot); }
+export function walkStart(): u64 { return lStart(pathNode(0), walkSlot); }
+
 /**
  * Writes up to `max` ranges intersecting [lo, hi) as (start, end, value) f64
  * triples at `out`; returns how many. Continue from the last end for more.
