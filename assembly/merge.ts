@@ -4,10 +4,10 @@
 // `vmg`, the vma_merge_struct.
 
 import { chainIsSingular, dupAnonVma, unlinkAnonVmas } from "./anon_vma";
-import { vmaRemove, vmaStore } from "./mm";
+import { vmaStore } from "./mm";
 import {
   VM_SOFTDIRTY, VM_SPECIAL, vmaAnonVma, vmaChain, vmaEnd, vmaFile, vmaFlags, vmaHasClose, vmaPages, vmaPgoff, vmaStart,
-  setVmaEnd, setVmaPgoff, setVmaStart,
+  setVmaEnd, setVmaPgoff, setVmaStart, vmas,
 } from "./vma";
 
 /** struct vma_merge_struct. */
@@ -136,10 +136,13 @@ function commitMerge(adjust: usize, adjustStart: u64): void {
   vmaStore(mm, target);
 }
 
-/** A VMA swallowed by a merge: anon_vma_merge() unlinks it, then it is freed. */
+/**
+ * A VMA swallowed by a merge: anon_vma_merge() unlinks it, then it is freed.
+ * Its tree entry goes when the target is stored over its range.
+ */
 function vmaRemoveMerged(mm: usize, vma: usize): void {
   if (vmaChain(vma) != 0) unlinkAnonVmas(vma);
-  vmaRemove(mm, vma);
+  vmas.free(vma);
 }
 
 /**

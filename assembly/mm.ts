@@ -514,6 +514,7 @@ export function mprotect(mm: usize, start: u64, len: u64, prot: u32): i32 {
     prev = v;
     tmp = vmaEnd(v);
     nstart = tmp;
+    if (tmp >= end) break;
     vma = vmaNext(mm, v);
   }
   return tmp < end ? ENOMEM : 0;

@@ -809,22 +809,33 @@ export function erase(m: usize, s: u64, e: u64): i32 {
 }
 
 /**
- * Maps [s, e) to v, overwriting whatever was there (vma_iter_store). When the
- * only range there is v's own, in one leaf, its bounds move in place: one
- * descent instead of an erase and an insert. Returns 0, EINVAL or ENOMEM.
+ * Maps [s, e) to v, overwriting whatever was there, exactly as erase(s, e)
+ * then insert(s, e, v) would (vma_iter_store), but on one descent when it can.
+ * Returns 0, EINVAL or ENOMEM.
  */
 export function storeRange(m: usize, s: u64, e: u64, v: u32): i32 {
   if (s >= e) return EINVAL;
   let at = descend(m, s);
   let n = pathNode(0);
   let c = count(n);
-  if (at < c && lValue(n, at) == v) {
-    let lowOk = at > 0 ? lEnd(n, at - 1) <= s : lStart(n, at) <= s;
-    let highOk = at + 1 < c ? lStart(n, at + 1) >= e : lEnd(n, at) >= e;
-    if (lowOk && highOk) {
+  if (at < c && lValue(n, at) == v && lStart(n, at) >= s && lEnd(n, at) <= e) {
+    // A range of v inside [s, e) grows to it, swallowing the ranges after it
+    // that [s, e) covers whole, when they all sit in this leaf (a VMA growing
+    // over what it merged with): the outcome of erase + insert, one descent.
+    let j = at + 1;
+    while (j < c && lEnd(n, j) <= e) j++;
+    if (j < c ? lStart(n, j) >= e : lEnd(n, c - 1) >= e) {
       setStart(n, at, s);
       setEnd(n, at, e);
-      refreshFrom(m, 0);
+      let gone = j - at - 1;
+      if (gone == 0) {
+        refreshFrom(m, 0);
+        return 0;
+      }
+      moveEntries(n, at + 1, n, j, c - j, 0);
+      setCount(n, c - gone, 0);
+      store<u32>(m + M_COUNT, mapSize(m) - <u32>gone);
+      rebalance(m, 0);
       return 0;
     }
   }

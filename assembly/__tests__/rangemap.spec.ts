@@ -131,3 +131,31 @@ describe("rangemap splitAt", () => {
     rm.mapFree(m);
   });
 });
+
+describe("rangemap storeRange", () => {
+  test("matches erase + insert on random overwrites, merges and growth", () => {
+    let a = rm.mapCreate();
+    let b = rm.mapCreate();
+    for (let i: u64 = 0; i < 600; i++) {
+      rm.insert(a, i * 5, i * 5 + 3, <u32>i);
+      rm.insert(b, i * 5, i * 5 + 3, <u32>i);
+    }
+    for (let k = 0; k < 20000; k++) {
+      let s = rand(3000);
+      let e = s + 1 + rand(k & 1 ? 4 : 40);
+      // Half the time store a value already there (a VMA growing over its neighbours).
+      let v = k & 2 ? <u32>rand(600) : <u32>max<i32>(rm.find(a, s), 0);
+      expect(rm.storeRange(a, s, e, v)).toBe(0);
+      rm.erase(b, s, e);
+      rm.insert(b, s, e, v);
+      if (k % 2500 == 0) {
+        expect(rm.validate(a)).toBe(0);
+        expect(rm.mapSize(a)).toBe(rm.mapSize(b));
+        for (let p: u64 = 0; p < 3100; p++) expect(rm.find(a, p)).toBe(rm.find(b, p));
+      }
+    }
+    expect(rm.validate(a)).toBe(0);
+    rm.mapFree(a);
+    rm.mapFree(b);
+  });
+});
