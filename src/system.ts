@@ -5,24 +5,9 @@
 import { parseScenario } from "./scenario/parse.js";
 import { runOps, type ScenarioRecord } from "./scenario/run.js";
 import { checkPage, Core, ERRNO, VmalabError } from "./wasm.js";
-import { permsString, VM, vmFlagsString } from "./vmflags.js";
+import { ADVICE, type Advice, permsString, PROT, type Prot, VM, vmFlagsString } from "./vmflags.js";
 
-export type Prot = "none" | "r" | "rw" | "rx" | "rwx";
-export type Advice =
-  | "normal"
-  | "random"
-  | "sequential"
-  | "dontneed"
-  | "dontfork"
-  | "dofork"
-  | "mergeable"
-  | "unmergeable"
-  | "hugepage"
-  | "nohugepage"
-  | "dontdump"
-  | "dodump"
-  | "wipeonfork"
-  | "keeponfork";
+export type { Advice, Prot };
 
 /** What backs a mapping: private anonymous memory, a new shared anonymous (shmem) object, or a named file. */
 export type Backing =
@@ -78,23 +63,6 @@ export interface SystemOptions {
 /** A typical x86-64 mmap_base (0x7ffff7a00000, below an 8 MiB stack and its gap), in pages. */
 export const DEFAULT_MMAP_BASE = 0x7ffff7a00;
 
-const PROT: Record<Prot, number> = { none: 0, r: 1, rw: 3, rx: 5, rwx: 7 };
-const ADVICE: Record<Advice, number> = {
-  normal: 0,
-  random: 1,
-  sequential: 2,
-  dontneed: 4,
-  dontfork: 10,
-  dofork: 11,
-  mergeable: 12,
-  unmergeable: 13,
-  hugepage: 14,
-  nohugepage: 15,
-  dontdump: 16,
-  dodump: 17,
-  wipeonfork: 18,
-  keeponfork: 19,
-};
 const MAP_SHARED = 0x01;
 const MAP_PRIVATE = 0x02;
 const MAP_FIXED = 0x10;
@@ -121,6 +89,24 @@ const CHECK_RULES: Record<number, string> = {
   7: "num_children differs from its recount",
   8: "a VMA is stored under the wrong range or mm",
 };
+
+/** The mmap flags (MAP_*, without MAP_FIXED) for a backing and options. */
+export function mmapFlags(backing: Backing, opts: MmapOptions): number {
+  const shared = backing.kind === "shared-anon" || (backing.kind === "file" && backing.shared);
+  let flags = shared ? MAP_SHARED : MAP_PRIVATE;
+  if (opts.noreserve) flags |= MAP_NORESERVE;
+  if (opts.populate) flags |= MAP_POPULATE;
+  if (opts.growsdown) flags |= MAP_GROWSDOWN;
+  return flags;
+}
+
+/** The mremap flags (MREMAP_*) of the options; fixed implies maymove. */
+export function mremapFlags(opts: MremapOptions): number {
+  let flags = opts.maymove ? MREMAP_MAYMOVE : 0;
+  if (opts.fixed !== undefined) flags |= MREMAP_FIXED | MREMAP_MAYMOVE;
+  if (opts.dontunmap) flags |= MREMAP_DONTUNMAP;
+  return flags;
+}
 
 function check(rc: number, what: string): void {
   if (rc < 0) throw new VmalabError(ERRNO[-rc] ?? `E${-rc}`, what);
@@ -271,21 +257,14 @@ export class Process {
     if (start !== null) checkPage(start, "start");
     checkPage(pages, "pages");
     if (!(prot in PROT)) throw new VmalabError("EINVAL", `unknown protection '${prot}'`);
-    let flags = 0;
+    let flags = mmapFlags(backing, opts);
     let file = 0;
     let pgoff = 0;
-    if (backing.kind === "anon") flags = MAP_PRIVATE;
-    else if (backing.kind === "shared-anon") {
-      flags = MAP_SHARED;
-      file = this.system.shmemId(pages);
-    } else {
-      flags = backing.shared ? MAP_SHARED : MAP_PRIVATE;
+    if (backing.kind === "shared-anon") file = this.system.shmemId(pages);
+    else if (backing.kind === "file") {
       file = this.system.fileId(backing.name);
       pgoff = checkPage(backing.pgoff, "pgoff");
     }
-    if (opts.noreserve) flags |= MAP_NORESERVE;
-    if (opts.populate) flags |= MAP_POPULATE;
-    if (opts.growsdown) flags |= MAP_GROWSDOWN;
     if (start !== null) flags |= MAP_FIXED;
     const r = this.ex.mm_mmap(this.mm, start ?? 0, pages, PROT[prot], flags, file, pgoff);
     check(r, `mmap ${start ?? "(anywhere)"} ${pages}`);
@@ -318,12 +297,8 @@ export class Process {
     checkPage(start, "start");
     checkPage(oldPages, "oldPages");
     checkPage(newPages, "newPages");
-    let flags = 0;
-    if (opts.maymove) flags |= MREMAP_MAYMOVE;
-    if (opts.fixed !== undefined) flags |= MREMAP_FIXED | MREMAP_MAYMOVE;
-    if (opts.dontunmap) flags |= MREMAP_DONTUNMAP;
     const to = opts.fixed === undefined ? 0 : checkPage(opts.fixed, "fixed");
-    const r = this.ex.mm_mremap(this.mm, start, oldPages, newPages, flags, to);
+    const r = this.ex.mm_mremap(this.mm, start, oldPages, newPages, mremapFlags(opts), to);
     check(r, `mremap ${start} ${oldPages} ${newPages}`);
     return r;
   }

@@ -1,4 +1,5 @@
-// The kernel's vm_flags bits (x86-64) and how /proc/PID/smaps names them.
+// The kernel's vm_flags bits (x86-64) and how /proc/PID/smaps names them,
+// and the syscall encodings of protections and advice.
 
 export const VM = {
   READ: 0x1,
@@ -76,3 +77,40 @@ export function permsString(flags: number): string {
     (flags & VM.MAYSHARE ? "s" : "p")
   );
 }
+
+export type Prot = "none" | "r" | "rw" | "rx" | "rwx";
+export type Advice =
+  | "normal"
+  | "random"
+  | "sequential"
+  | "dontneed"
+  | "dontfork"
+  | "dofork"
+  | "mergeable"
+  | "unmergeable"
+  | "hugepage"
+  | "nohugepage"
+  | "dontdump"
+  | "dodump"
+  | "wipeonfork"
+  | "keeponfork";
+
+/** PROT_* bits of each protection (PROT_WRITE implies PROT_READ here, as on x86). */
+export const PROT: Record<Prot, number> = { none: 0, r: 1, rw: 3, rx: 5, rwx: 7 };
+/** MADV_* values of each advice. */
+export const ADVICE: Record<Advice, number> = {
+  normal: 0,
+  random: 1,
+  sequential: 2,
+  dontneed: 4,
+  dontfork: 10,
+  dofork: 11,
+  mergeable: 12,
+  unmergeable: 13,
+  hugepage: 14,
+  nohugepage: 15,
+  dontdump: 16,
+  dodump: 17,
+  wipeonfork: 18,
+  keeponfork: 19,
+};

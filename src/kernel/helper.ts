@@ -9,14 +9,10 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import type { ScenarioOp } from "../scenario/parse.js";
 import type { ScenarioRecord } from "../scenario/run.js";
+import { mmapFlags, mremapFlags } from "../system.js";
+import { ADVICE, PROT } from "../vmflags.js";
 
 const SOURCE = new URL("../../native/kernel-helper.c", import.meta.url);
-const PROT = { none: 0, r: 1, rw: 3, rx: 5, rwx: 7 } as const;
-const ADVICE: Record<string, number> = {
-  normal: 0, random: 1, sequential: 2, dontneed: 4, dontfork: 10, dofork: 11, mergeable: 12, unmergeable: 13,
-  hugepage: 14, nohugepage: 15, dontdump: 16, dodump: 17, wipeonfork: 18, keeponfork: 19,
-};
-
 export class KernelCheckError extends Error {}
 
 /** The compiled helper's path, compiling it if needed. */
@@ -48,10 +44,7 @@ export function helperInput(ops: ScenarioOp[]): string {
     switch (o.op) {
       case "mmap": {
         top = Math.max(top, o.start + o.pages);
-        let flags = o.backing.kind === "anon" ? 0x02 : o.backing.kind === "shared-anon" ? 0x01 : o.backing.shared ? 0x01 : 0x02;
-        if (o.opts.noreserve) flags |= 0x4000;
-        if (o.opts.populate) flags |= 0x8000;
-        if (o.opts.growsdown) flags |= 0x100;
+        const flags = mmapFlags(o.backing, o.opts);
         let file = -1;
         let pgoff = 0;
         if (o.backing.kind === "file") {
@@ -75,9 +68,7 @@ export function helperInput(ops: ScenarioOp[]): string {
         lines.push(`madvise ${i} ${o.start} ${o.pages} ${ADVICE[o.advice]}`);
         break;
       case "mremap": {
-        let flags = o.opts.maymove ? 1 : 0;
-        if (o.opts.fixed !== undefined) flags |= 3;
-        if (o.opts.dontunmap) flags |= 4;
+        const flags = mremapFlags(o.opts);
         top = Math.max(top, o.start + Math.max(o.oldPages, o.newPages), (o.opts.fixed ?? 0) + o.newPages);
         lines.push(`mremap ${i} ${o.start} ${o.oldPages} ${o.newPages} ${flags} ${o.opts.fixed ?? 0}`);
         break;

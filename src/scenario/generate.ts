@@ -2,15 +2,13 @@
 // be run through kernel-check. Same family and seed, same scenario.
 
 import { Random } from "../random.js";
+import { ADVICE, PROT } from "../vmflags.js";
 
 export const FAMILIES = ["random", "arena", "jit", "fork", "mremap", "file", "madvise", "forkmerge", "splitfault"] as const;
 export type Family = (typeof FAMILIES)[number];
 
-const PROTS = ["none", "r", "rw", "rx", "rwx"];
-const ADVICES = [
-  "dontfork", "dofork", "wipeonfork", "keeponfork", "dontdump", "dodump", "mergeable", "unmergeable",
-  "hugepage", "nohugepage", "dontneed", "random", "sequential", "normal",
-];
+const PROTS = Object.keys(PROT);
+const ADVICES = Object.keys(ADVICE);
 type Kind = "mmap" | "munmap" | "mprotect" | "madvise" | "mremap" | "touch" | "fork" | "proc" | "exit" | "rmap" | "dump";
 
 /** Relative weights of each op kind per family. */

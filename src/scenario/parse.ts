@@ -1,7 +1,8 @@
 // The scenario format of design.md §6: one op per line, '#' starts a comment,
 // pages relative to an arena, ops apply to the current process.
 
-import type { Advice, Backing, MmapOptions, MremapOptions, Prot } from "../system.js";
+import type { Backing, MmapOptions, MremapOptions } from "../system.js";
+import { ADVICE, type Advice, PROT, type Prot } from "../vmflags.js";
 
 export type Op =
   | { op: "mmap"; start: number; pages: number; prot: Prot; backing: Backing; opts: MmapOptions }
@@ -30,11 +31,8 @@ export class ScenarioSyntaxError extends Error {
   }
 }
 
-const PROTS = new Set(["none", "r", "rw", "rx", "rwx"]);
-const ADVICES = new Set([
-  "dontfork", "dofork", "wipeonfork", "keeponfork", "dontdump", "dodump", "mergeable", "unmergeable",
-  "hugepage", "nohugepage", "dontneed", "random", "sequential", "normal",
-]);
+const PROTS = new Set(Object.keys(PROT));
+const ADVICES = new Set(Object.keys(ADVICE));
 const ARITY: Record<string, [number, number, string]> = {
   mmap: [4, 7, "mmap PAGE N PROT KIND [noreserve] [populate] [growsdown]"],
   munmap: [2, 2, "munmap PAGE N"],
