@@ -6,6 +6,7 @@ import { anonVmas, avFirstAvc, avId, avcNextInAnonVma, avcVma, avcs, chainLength
 import { checkDetail, checkSystem } from "./check";
 import { anonPages, folioIndex, folioMapping, folios } from "./folio";
 import { exitMm, forkMm, setForkReuse } from "./fork";
+import { EFAULT, ENOMEM } from "./errno";
 import { endReservedOp, growPages, injectReserveFailure, poolBytes } from "./mem";
 import * as mm from "./mm";
 import { mremap } from "./mremap";
@@ -122,14 +123,14 @@ export function mm_mmap(m: u32, start: f64, len: f64, prot: u32, flags: u32, fil
   let at = page(start);
   if ((flags & mm.MAP_FIXED) == 0) {
     at = mm.getUnmappedArea(m, page(len), file == 0 && (flags & mm.MAP_SHARED) == 0);
-    if (at == rm.PAGE_END) return <f64>mm.ENOMEM;
+    if (at == rm.PAGE_END) return <f64>ENOMEM;
   }
   let r = mm.mmapFixed(m, at, page(len), prot, flags, file, page(pgoff));
   endReservedOp();
   return r < 0 ? <f64>r : <f64>at;
 }
 export function mm_munmap(m: u32, start: f64, len: f64): i32 {
-  if (!mm.reserveOp(m, page(start), page(start) + page(len), 0)) return mm.ENOMEM;
+  if (!mm.reserveOp(m, page(start), page(start) + page(len), 0)) return ENOMEM;
   let r = mm.munmapRange(m, page(start), page(start) + page(len));
   endReservedOp();
   return r;
@@ -157,7 +158,7 @@ export function mm_touch(m: u32, start: f64, n: f64, write: bool): i32 {
 }
 /** The size in pages of backing object `id` (a file or shmem object). 0, or ENOMEM. */
 export function sys_set_object_size(id: u32, pages: u32): i32 {
-  return mm.setObjectSize(id, pages) ? 0 : mm.ENOMEM;
+  return mm.setObjectSize(id, pages) ? 0 : ENOMEM;
 }
 export function sys_set_max_map_count(n: u32): void {
   mm.setMaxMapCount(n);
@@ -218,7 +219,7 @@ export function mm_rmap(m: u32, addr: f64, out: u32, max: i32): i32 {
 /** Marks the VMA containing addr as having a vm_ops->close hook. 0, or EFAULT when none. */
 export function mm_set_close_hook(m: u32, addr: f64, on: bool): i32 {
   let v = mm.vmaLookup(m, page(addr));
-  if (v == 0) return mm.EFAULT;
+  if (v == 0) return EFAULT;
   vma.setVmaAttrs(v, on ? vma.vmaAttrs(v) | vma.ATTR_CLOSE_HOOK : vma.vmaAttrs(v) & ~vma.ATTR_CLOSE_HOOK);
   return 0;
 }
@@ -226,7 +227,7 @@ export function mm_set_close_hook(m: u32, addr: f64, on: bool): i32 {
 /** ORs `set` into and clears `clear` from the vm_flags of the VMA containing addr (VM_SPECIAL bits etc.). */
 export function mm_set_vma_flags(m: u32, addr: f64, set: f64, clear: f64): i32 {
   let v = mm.vmaLookup(m, page(addr));
-  if (v == 0) return mm.EFAULT;
+  if (v == 0) return EFAULT;
   vma.setVmaFlags(v, (vma.vmaFlags(v) & ~<u64>clear) | <u64>set);
   return 0;
 }

@@ -26,12 +26,7 @@ import {
   vmaPgoff, vmaStart, vmas, setVmaAnonVma, setVmaEnd, setVmaFile, setVmaFlags, setVmaMm, setVmaPgoff, setVmaStart,
 } from "./vma";
 
-export const EPERM: i32 = -1;
-export const ENOMEM: i32 = -12;
-export const EACCES: i32 = -13;
-export const EFAULT: i32 = -14;
-export const EEXIST: i32 = -17;
-export const EINVAL: i32 = -22;
+import { EACCES, EFAULT, EINVAL, ENOMEM } from "./errno";
 
 // mm record.
 const MM_MAP: usize = 0;
@@ -358,9 +353,7 @@ export const PROT_WRITE: u32 = 2;
 export const PROT_EXEC: u32 = 4;
 
 export const MAP_SHARED: u32 = 0x01;
-export const MAP_PRIVATE: u32 = 0x02;
 export const MAP_FIXED: u32 = 0x10;
-export const MAP_ANONYMOUS: u32 = 0x20;
 export const MAP_GROWSDOWN: u32 = 0x100;
 export const MAP_NORESERVE: u32 = 0x4000;
 export const MAP_POPULATE: u32 = 0x8000;

@@ -1,11 +1,12 @@
 // mremap (mm/mremap.c, Linux 6.18.8+): shrink, grow in place, move
 // (MAYMOVE/FIXED, DONTUNMAP) and the 6.17 move of a range spanning VMAs.
 
+import { EFAULT, EINVAL, ENOMEM } from "./errno";
 import { anonVmaClone, unlinkAnonVmas } from "./anon_vma";
 import { pteWalk, pteWalkNext, ptesIn, walkPage, walkPte } from "./folio";
 import { vmaMergeNewRange, vmg, vmgFromVma } from "./merge";
 import {
-  EFAULT, EINVAL, ENOMEM, findVma, getUnmappedArea, mmPt, munmapRange, needRange, reserveNeeds, vmaBefore, vmaLookup,
+  findVma, getUnmappedArea, mmPt, munmapRange, needRange, reserveNeeds, vmaBefore, vmaLookup,
   vmaNext, vmaStore,
 } from "./mm";
 import * as rm from "./rangemap";

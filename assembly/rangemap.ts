@@ -24,11 +24,7 @@ const MAX_HEIGHT: i32 = 32;
 /** One past the largest page. */
 export const PAGE_END: u64 = u64.MAX_VALUE;
 
-// Error codes returned to callers (negated kernel errno values).
-export const EINVAL: i32 = -22;
-export const EEXIST: i32 = -17;
-export const ENOMEM: i32 = -12;
-export const ENOENT: i32 = -2;
+import { EEXIST, EINVAL, ENOENT, ENOMEM } from "./errno";
 
 // Node layouts keep what a descent reads together: the scan loads every key
 // of a node at once (independent loads, one memory round trip), and the

@@ -1,3 +1,4 @@
+import * as E from "../errno";
 import * as rm from "../rangemap";
 
 // A tiny xorshift so the spec is deterministic without host imports.
@@ -30,9 +31,9 @@ describe("rangemap", () => {
   test("overlapping insert fails with EEXIST and changes nothing", () => {
     let m = rm.mapCreate();
     expect(rm.insert(m, 10, 20, 1)).toBe(0);
-    expect(rm.insert(m, 15, 30, 2)).toBe(rm.EEXIST);
-    expect(rm.insert(m, 0, 11, 2)).toBe(rm.EEXIST);
-    expect(rm.insert(m, 5, 5, 2)).toBe(rm.EINVAL);
+    expect(rm.insert(m, 15, 30, 2)).toBe(E.EEXIST);
+    expect(rm.insert(m, 0, 11, 2)).toBe(E.EEXIST);
+    expect(rm.insert(m, 5, 5, 2)).toBe(E.EINVAL);
     expect(rm.mapSize(m)).toBe(1);
     expect(rm.find(m, 25)).toBe(-1);
     rm.mapFree(m);
@@ -96,7 +97,7 @@ describe("rangemap", () => {
     for (let i: u64 = 0; i < 200; i++) rm.insert(m, i * 2, i * 2 + 1, 1);
     let before = rm.nodeBytes();
     injectFailure();
-    expect(rm.insert(m, 1001, 1002, 1)).toBe(rm.ENOMEM);
+    expect(rm.insert(m, 1001, 1002, 1)).toBe(E.ENOMEM);
     expect(rm.mapSize(m)).toBe(200);
     expect(rm.nodeBytes()).toBe(before);
     expect(rm.find(m, 1001)).toBe(-1);
@@ -126,8 +127,8 @@ describe("rangemap splitAt", () => {
     // Range 6 split at 64 with the part below new.
     expect(rm.find(m, 63)).toBe(5006);
     expect(rm.find(m, 64)).toBe(6);
-    expect(rm.splitAt(m, 9, 1, true)).toBe(rm.ENOENT);
-    expect(rm.splitAt(m, 0, 1, true)).toBe(rm.ENOENT);
+    expect(rm.splitAt(m, 9, 1, true)).toBe(E.ENOENT);
+    expect(rm.splitAt(m, 0, 1, true)).toBe(E.ENOENT);
     rm.mapFree(m);
   });
 });
