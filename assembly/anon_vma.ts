@@ -2,13 +2,13 @@
 //
 // Every VMA that has anonymous pages points at one anon_vma and links, through
 // its anon_vma_chain (AVC) list, to that anon_vma and to every ancestor's
-// anon_vma it inherited at fork. The anon_vma's own list of AVCs (the kernel's
-// interval tree) is what an rmap walk scans.
+// anon_vma it inherited at fork. Each anon_vma keeps its AVCs in an interval
+// tree by pgoff range: what an rmap walk searches (rmap.ts).
 
 import { Pool } from "./mem";
 import {
-  VM_ACCESS_FLAGS, VM_SOFTDIRTY, vmaAnonVma, vmaChain, vmaEnd, vmaFile, vmaFlags, vmaPgoff, vmaStart,
-  setVmaAnonVma, setVmaChain,
+  VM_ACCESS_FLAGS, VM_SOFTDIRTY, vmaAnonVma, vmaChain, vmaEnd, vmaFile, vmaFlags, vmaPages, vmaPgoff, vmaStart,
+  setVmaAnonVma, setVmaChain, setVmaEnd, setVmaPgoff, setVmaStart,
 } from "./vma";
 
 // anon_vma record.
@@ -17,40 +17,62 @@ const A_PARENT: usize = 4;
 const A_CHILDREN: usize = 8;
 const A_ACTIVE: usize = 12;
 const A_REFCOUNT: usize = 16;
-const A_AVCS: usize = 20;
+const A_TREE: usize = 20; // root AVC of the interval tree
 const A_AVC_COUNT: usize = 24;
 const A_ID: usize = 28;
-const ANON_VMA_SIZE: usize = 32;
+const A_FOLIOS: usize = 32; // folios whose mapping is this anon_vma
+const A_NEXT: usize = 36; // the list of every live anon_vma, for reports
+const A_PREV: usize = 40;
+const ANON_VMA_SIZE: usize = 44;
 
-// anon_vma_chain record: on the VMA's list (same_vma) and the anon_vma's list.
+// anon_vma_chain record: on the VMA's list (same_vma) and a node of the
+// anon_vma's interval tree, an AVL tree ordered by (first pgoff, handle) and
+// augmented by the largest last pgoff below each node. The VMA's pgoff range
+// is cached in the node: the tree is consistent on its own, and vmaAdjust()
+// re-files the node when the VMA changes.
 const C_VMA: usize = 0;
 const C_ANON_VMA: usize = 4;
 const C_VMA_NEXT: usize = 8; // older
 const C_VMA_PREV: usize = 12; // newer
-const C_AV_NEXT: usize = 16;
-const C_AV_PREV: usize = 20;
-const AVC_SIZE: usize = 24;
+const C_LEFT: usize = 16;
+const C_RIGHT: usize = 20;
+const C_HEIGHT: usize = 24;
+const C_START: usize = 32; // vma->vm_pgoff
+const C_LAST: usize = 40; // vma_last_pgoff(): vm_pgoff + pages - 1
+const C_SUBTREE_LAST: usize = 48;
+const AVC_SIZE: usize = 56;
 
 export const anonVmas = new Pool(ANON_VMA_SIZE);
 export const avcs = new Pool(AVC_SIZE);
 let nextAnonVmaId: u32 = 1;
+let allAnonVmas: usize = 0;
 
 @inline export function avRoot(a: usize): usize { return <usize>load<u32>(a + A_ROOT); }
 @inline export function avParent(a: usize): usize { return <usize>load<u32>(a + A_PARENT); }
 @inline export function avChildren(a: usize): u32 { return load<u32>(a + A_CHILDREN); }
 @inline export function avActive(a: usize): u32 { return load<u32>(a + A_ACTIVE); }
 @inline export function avRefcount(a: usize): u32 { return load<u32>(a + A_REFCOUNT); }
-@inline export function avFirstAvc(a: usize): usize { return <usize>load<u32>(a + A_AVCS); }
+/** The root of the anon_vma's AVC interval tree (0 when empty). */
+@inline export function avTree(a: usize): usize { return <usize>load<u32>(a + A_TREE); }
 @inline export function avAvcCount(a: usize): u32 { return load<u32>(a + A_AVC_COUNT); }
 @inline export function avId(a: usize): u32 { return load<u32>(a + A_ID); }
+@inline export function avFolios(a: usize): u32 { return load<u32>(a + A_FOLIOS); }
+/** The live anon_vmas one after another: from anonVmaFirst(), newest first. */
+@inline export function anonVmaFirst(): usize { return allAnonVmas; }
+@inline export function anonVmaNext(a: usize): usize { return <usize>load<u32>(a + A_NEXT); }
 @inline function setAv(a: usize, off: usize, x: u32): void { store<u32>(a + off, x); }
+@inline export function avAddFolios(a: usize, d: i32): void { setAv(a, A_FOLIOS, avFolios(a) + <u32>d); }
 
 @inline export function avcVma(c: usize): usize { return <usize>load<u32>(c + C_VMA); }
 @inline export function avcAnonVma(c: usize): usize { return <usize>load<u32>(c + C_ANON_VMA); }
 /** The next (older) link on the VMA's chain. */
 @inline export function avcNextInVma(c: usize): usize { return <usize>load<u32>(c + C_VMA_NEXT); }
-/** The next link on the anon_vma's list. */
-@inline export function avcNextInAnonVma(c: usize): usize { return <usize>load<u32>(c + C_AV_NEXT); }
+@inline export function avcLeft(c: usize): usize { return <usize>load<u32>(c + C_LEFT); }
+@inline export function avcRight(c: usize): usize { return <usize>load<u32>(c + C_RIGHT); }
+@inline export function avcHeight(c: usize): u32 { return c == 0 ? 0 : load<u32>(c + C_HEIGHT); }
+@inline export function avcStart(c: usize): u64 { return load<u64>(c + C_START); }
+@inline export function avcLast(c: usize): u64 { return load<u64>(c + C_LAST); }
+@inline export function avcSubtreeLast(c: usize): u64 { return load<u64>(c + C_SUBTREE_LAST); }
 
 /** anon_vma_alloc(): a new root of its own hierarchy, refcount 1, no VMAs. */
 function anonVmaAlloc(): usize {
@@ -59,6 +81,9 @@ function anonVmaAlloc(): usize {
   setAv(a, A_PARENT, <u32>a);
   setAv(a, A_REFCOUNT, 1);
   setAv(a, A_ID, nextAnonVmaId++);
+  setAv(a, A_NEXT, <u32>allAnonVmas);
+  if (allAnonVmas != 0) setAv(allAnonVmas, A_PREV, <u32>a);
+  allAnonVmas = a;
   return a;
 }
 
@@ -68,11 +93,139 @@ function putAnonVma(a: usize): void {
   setAv(a, A_REFCOUNT, r);
   if (r != 0) return;
   let root = avRoot(a);
+  let next = anonVmaNext(a);
+  let prev = <usize>load<u32>(a + A_PREV);
+  if (prev != 0) setAv(prev, A_NEXT, <u32>next);
+  else allAnonVmas = next;
+  if (next != 0) setAv(next, A_PREV, <u32>prev);
   anonVmas.free(a);
   if (root != a) putAnonVma(root);
 }
 
-/** anon_vma_chain_link(): puts a new AVC at the head of the VMA's chain and into the anon_vma. */
+// ---- the interval tree (anon_vma_interval_tree_*) ------------------------------
+
+/** Recomputes a node's height and subtree-last from its children. */
+function avcPull(c: usize): void {
+  let l = avcLeft(c);
+  let r = avcRight(c);
+  store<u32>(c + C_HEIGHT, max(avcHeight(l), avcHeight(r)) + 1);
+  let last = avcLast(c);
+  if (l != 0) last = max(last, avcSubtreeLast(l));
+  if (r != 0) last = max(last, avcSubtreeLast(r));
+  store<u64>(c + C_SUBTREE_LAST, last);
+}
+
+function rotateRight(c: usize): usize {
+  let l = avcLeft(c);
+  store<u32>(c + C_LEFT, load<u32>(l + C_RIGHT));
+  store<u32>(l + C_RIGHT, <u32>c);
+  avcPull(c);
+  avcPull(l);
+  return l;
+}
+
+function rotateLeft(c: usize): usize {
+  let r = avcRight(c);
+  store<u32>(c + C_RIGHT, load<u32>(r + C_LEFT));
+  store<u32>(r + C_LEFT, <u32>c);
+  avcPull(c);
+  avcPull(r);
+  return r;
+}
+
+/** Restores the AVL balance at c after one of its subtrees changed height by one. */
+function rebalance(c: usize): usize {
+  avcPull(c);
+  let l = avcLeft(c);
+  let r = avcRight(c);
+  let bal = <i32>avcHeight(l) - <i32>avcHeight(r);
+  if (bal > 1) {
+    if (avcHeight(avcLeft(l)) < avcHeight(avcRight(l))) store<u32>(c + C_LEFT, <u32>rotateLeft(l));
+    return rotateRight(c);
+  }
+  if (bal < -1) {
+    if (avcHeight(avcRight(r)) < avcHeight(avcLeft(r))) store<u32>(c + C_RIGHT, <u32>rotateRight(r));
+    return rotateLeft(c);
+  }
+  return c;
+}
+
+@inline function avcBefore(a: usize, b: usize): bool {
+  let sa = avcStart(a);
+  let sb = avcStart(b);
+  return sa < sb || (sa == sb && a < b);
+}
+
+function treeInsert(n: usize, c: usize): usize {
+  if (n == 0) return c;
+  if (avcBefore(c, n)) store<u32>(n + C_LEFT, <u32>treeInsert(avcLeft(n), c));
+  else store<u32>(n + C_RIGHT, <u32>treeInsert(avcRight(n), c));
+  return rebalance(n);
+}
+
+// The leftmost node taken out of a subtree by treeRemoveMin().
+let removedMin: usize = 0;
+function treeRemoveMin(n: usize): usize {
+  let l = avcLeft(n);
+  if (l == 0) {
+    removedMin = n;
+    return avcRight(n);
+  }
+  store<u32>(n + C_LEFT, <u32>treeRemoveMin(l));
+  return rebalance(n);
+}
+
+function treeRemove(n: usize, c: usize): usize {
+  if (n == c) {
+    let l = avcLeft(n);
+    let r = avcRight(n);
+    if (l == 0) return r;
+    if (r == 0) return l;
+    let rest = treeRemoveMin(r);
+    let m = removedMin;
+    store<u32>(m + C_LEFT, <u32>l);
+    store<u32>(m + C_RIGHT, <u32>rest);
+    return rebalance(m);
+  }
+  if (avcBefore(c, n)) store<u32>(n + C_LEFT, <u32>treeRemove(avcLeft(n), c));
+  else store<u32>(n + C_RIGHT, <u32>treeRemove(avcRight(n), c));
+  return rebalance(n);
+}
+
+/** Files the AVC in its anon_vma's tree under its VMA's current pgoff range. */
+function avcTreeInsert(c: usize): void {
+  let v = avcVma(c);
+  let a = avcAnonVma(c);
+  store<u64>(c + C_START, vmaPgoff(v));
+  store<u64>(c + C_LAST, vmaPgoff(v) + vmaPages(v) - 1);
+  store<u32>(c + C_LEFT, 0);
+  store<u32>(c + C_RIGHT, 0);
+  avcPull(c);
+  setAv(a, A_TREE, <u32>treeInsert(avTree(a), c));
+  setAv(a, A_AVC_COUNT, avAvcCount(a) + 1);
+}
+
+/** Takes the AVC out of its anon_vma's tree (found by its cached key). */
+function avcTreeRemove(c: usize): void {
+  let a = avcAnonVma(c);
+  setAv(a, A_TREE, <u32>treeRemove(avTree(a), c));
+  setAv(a, A_AVC_COUNT, avAvcCount(a) - 1);
+}
+
+/**
+ * Gives a VMA a new range and pgoff; a VMA with anon_vmas is re-filed in each
+ * of their trees (anon_vma_interval_tree_pre/post_update_vma around the change).
+ */
+export function vmaAdjust(vma: usize, start: u64, end: u64, pgoff: u64): void {
+  let linked = vmaChain(vma) != 0;
+  if (linked) for (let c = vmaChain(vma); c != 0; c = avcNextInVma(c)) avcTreeRemove(c);
+  setVmaStart(vma, start);
+  setVmaEnd(vma, end);
+  setVmaPgoff(vma, pgoff);
+  if (linked) for (let c = vmaChain(vma); c != 0; c = avcNextInVma(c)) avcTreeInsert(c);
+}
+
+/** anon_vma_chain_link(): puts a new AVC at the head of the VMA's chain and into the anon_vma's tree. */
 function avcLink(vma: usize, a: usize): void {
   let c = avcs.alloc();
   store<u32>(c + C_VMA, <u32>vma);
@@ -81,22 +234,7 @@ function avcLink(vma: usize, a: usize): void {
   store<u32>(c + C_VMA_NEXT, <u32>head);
   if (head != 0) store<u32>(head + C_VMA_PREV, <u32>c);
   setVmaChain(vma, c);
-  let first = avFirstAvc(a);
-  store<u32>(c + C_AV_NEXT, <u32>first);
-  if (first != 0) store<u32>(first + C_AV_PREV, <u32>c);
-  setAv(a, A_AVCS, <u32>c);
-  setAv(a, A_AVC_COUNT, avAvcCount(a) + 1);
-}
-
-/** Takes an AVC out of its anon_vma's list (the interval-tree removal). */
-function avcUnlinkFromAnonVma(c: usize): void {
-  let a = avcAnonVma(c);
-  let next = avcNextInAnonVma(c);
-  let prev = <usize>load<u32>(c + C_AV_PREV);
-  if (prev != 0) store<u32>(prev + C_AV_NEXT, <u32>next);
-  else setAv(a, A_AVCS, <u32>next);
-  if (next != 0) store<u32>(next + C_AV_PREV, <u32>prev);
-  setAv(a, A_AVC_COUNT, avAvcCount(a) - 1);
+  avcTreeInsert(c);
 }
 
 /** The VMA's chain has exactly one link: it did not inherit anon_vmas at fork. */
@@ -216,7 +354,7 @@ export function unlinkAnonVmas(vma: usize): void {
   while (c != 0) {
     let next = avcNextInVma(c);
     let a = avcAnonVma(c);
-    avcUnlinkFromAnonVma(c);
+    avcTreeRemove(c);
     if (avAvcCount(a) == 0) {
       let p = avParent(a);
       setAv(p, A_CHILDREN, avChildren(p) - 1);

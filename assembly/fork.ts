@@ -1,8 +1,8 @@
 // fork (dup_mmap) and exit (exit_mmap).
 
 import { anonVmaFork, chainLength, reserveAnon } from "./anon_vma";
-import { folioGet, isFolio, pteWalk, pteWalkNext, walkPage, walkPte } from "./folio";
 import { findVma, mmBase, mmCreate, mmFree, mmMap, mmPt, reserveOp, vmaNext, vmaStore, vmaUnmapWhole } from "./mm";
+import { ptCopy, ptReserve, ptTables } from "./pagetable";
 import * as rm from "./rangemap";
 import {
   VM_DONTCOPY, VM_LOCKED_MASK, VM_MIXEDMAP, VM_PFNMAP, VM_WIPEONFORK, vmaAnonVma, vmaDup, vmaEnd, vmaFlags,
@@ -20,15 +20,6 @@ export function setForkReuse(on: bool): void {
   return (vmaFlags(src) & (VM_PFNMAP | VM_MIXEDMAP)) != 0 || vmaAnonVma(src) != 0;
 }
 
-/** Copies the PTEs of [start, end) to the child: anonymous folios become shared (COW). */
-function copyPageRange(parentPt: usize, childPt: usize, start: u64, end: u64): void {
-  pteWalk(parentPt, start, end);
-  while (pteWalkNext()) {
-    if (isFolio(walkPte)) folioGet(<usize>walkPte);
-    rm.insert(childPt, walkPage, walkPage + 1, walkPte);
-  }
-}
-
 /**
  * dup_mmap(): the child gets a copy of every VMA but VM_DONTCOPY ones, linked
  * to the parent's anon_vmas by anon_vma_fork (WIPEONFORK VMAs start
@@ -39,11 +30,11 @@ export function forkMm(parent: usize, childId: u32): usize {
   let n = rm.mapSize(mmMap(parent));
   let links: u32 = 0;
   for (let v = findVma(parent, 0); v != 0; v = vmaNext(parent, v)) links += chainLength(v) + 1;
-  let ptes = rm.mapSize(mmPt(parent));
+  let tables = ptTables(mmPt(parent));
   if (!reserveOp(parent, 0, 0, 0) || !vmas.reserve(n) || !reserveAnon(links, n)) return 0;
   let child = mmCreate(childId, mmBase(parent));
   if (child == 0) return 0;
-  if (!rm.reserveNodes(mmMap(child), n) || !rm.reserveNodes(mmPt(child), ptes)) {
+  if (!rm.reserveNodes(mmMap(child), n) || !ptReserve(mmPt(child), tables)) {
     mmFree(child);
     return 0;
   }
@@ -56,7 +47,7 @@ export function forkMm(parent: usize, childId: u32): usize {
     vmaStore(child, tmp);
     if ((flags & VM_WIPEONFORK) != 0) continue;
     anonVmaFork(tmp, v, forkReuse);
-    if (vmaNeedsCopy(v)) copyPageRange(mmPt(parent), mmPt(child), vmaStart(v), vmaEnd(v));
+    if (vmaNeedsCopy(v)) ptCopy(mmPt(parent), mmPt(child), vmaStart(v), vmaEnd(v)); // anonymous folios become shared (COW)
   }
   return child;
 }

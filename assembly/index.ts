@@ -2,14 +2,21 @@
 // they are u64. Handles are u32 offsets into linear memory. Errors are
 // negated kernel errno values.
 
-import { anonVmas, avFirstAvc, avId, avcNextInAnonVma, avcVma, avcs, chainLength } from "./anon_vma";
+import {
+  anonVmaFirst, anonVmaNext, anonVmas, avActive, avAvcCount, avChildren, avFolios, avId, avParent, avRefcount, avRoot,
+  avcAnonVma, avcNextInVma, avcs, chainLength,
+} from "./anon_vma";
 import { checkDetail, checkSystem } from "./check";
-import { anonPages, folioIndex, folioMapping, folios } from "./folio";
+import { folios } from "./folio";
 import { exitMm, forkMm, setForkReuse } from "./fork";
 import { EFAULT, ENOMEM } from "./errno";
-import { endReservedOp, growPages, injectReserveFailure, poolBytes } from "./mem";
+import {
+  endReservedOp, growPages, injectFailureRate, injectReserveFailure, injectedFailures, poolBytes, setPageLimit,
+} from "./mem";
 import * as mm from "./mm";
 import { mremap } from "./mremap";
+import { ptBytes, ptCount } from "./pagetable";
+import * as rmap from "./rmap";
 import * as rm from "./rangemap";
 import * as vma from "./vma";
 
@@ -93,6 +100,17 @@ export function mem_pool_bytes(): f64 {
 export function mem_inject_reserve_failure(n: i32): void {
   injectReserveFailure(n);
 }
+/** Reservations the injection has failed so far. */
+export function mem_injected_failures(): u32 {
+  return injectedFailures;
+}
+export function mem_inject_failure_rate(rate: f64, seed: u32): void {
+  injectFailureRate(rate, seed);
+}
+/** Caps linear memory at `pages` 64 KiB pages (what a smaller machine would allow). */
+export function mem_set_page_limit(pages: i32): void {
+  setPageLimit(pages);
+}
 
 // ---- address spaces ------------------------------------------------------------
 // An mm handle identifies a process's address space. Ops return 0 or a
@@ -158,7 +176,9 @@ export function mm_touch(m: u32, start: f64, n: f64, write: bool): i32 {
 }
 /** The size in pages of backing object `id` (a file or shmem object). 0, or ENOMEM. */
 export function sys_set_object_size(id: u32, pages: u32): i32 {
-  return mm.setObjectSize(id, pages) ? 0 : ENOMEM;
+  let ok = mm.setObjectSize(id, pages);
+  endReservedOp();
+  return ok ? 0 : ENOMEM;
 }
 export function sys_set_max_map_count(n: u32): void {
   mm.setMaxMapCount(n);
@@ -182,7 +202,7 @@ export function mm_collect_vmas(m: u32, lo: f64, hi: f64, out: u32, max: i32): i
     store<f64>(p, <f64>vma.vmaPgoff(v), 16);
     store<f64>(p, <f64>vma.vmaFlags(v), 24);
     store<f64>(p, <f64>vma.vmaFile(v), 32);
-    store<f64>(p, <f64>anonPages(mm.mmPt(m), vma.vmaStart(v), vma.vmaEnd(v)), 40);
+    store<f64>(p, <f64>ptCount(mm.mmPt(m), vma.vmaStart(v), vma.vmaEnd(v), true), 40);
     store<f64>(p, av == 0 ? 0 : <f64>avId(av), 48);
     store<f64>(p, <f64>chainLength(v), 56);
     k++;
@@ -191,26 +211,102 @@ export function mm_collect_vmas(m: u32, lo: f64, hi: f64, out: u32, max: i32): i
 }
 
 /**
- * rmap of the anonymous page at `addr`: the (mm id, page) pairs that map the
- * same folio, found by walking the folio's anon_vma as rmap_walk_anon does.
- * Writes f64 pairs at `out`; returns their count, or -1 when no anonymous page
- * is mapped there.
+ * rmap_walk_anon() for the anonymous page at `addr`: the (mm id, page) pairs
+ * that map the same folio. Writes mappings [skip, skip + max) of the walk as
+ * f64 pairs at `out` and returns how many there are in all, or -1 when no
+ * anonymous page is mapped there. rmap_cost() tells what the walk cost.
  */
-export function mm_rmap(m: u32, addr: f64, out: u32, max: i32): i32 {
+export function mm_rmap(m: u32, addr: f64, out: u32, max: i32, skip: i32): i32 {
   let f = mm.folioAt(m, page(addr));
   if (f == 0) return -1;
-  let index = folioIndex(f);
+  let n = rmap.rmapWalk(f, out, <u32>(skip + max));
+  walks++;
+  walkAvcs += rmap.avcsVisited;
+  walkVmas += rmap.vmasVisited;
+  // The walk wrote u32 mm handles and u64 pages; keep the window, as f64s.
+  let k = min(<i32>n, skip + max) - skip;
+  for (let i = 0; i < k; i++) {
+    let from = <usize>out + (<usize>(skip + i) << 4);
+    let owner = <usize>load<u32>(from);
+    let a = load<u64>(from, 8);
+    let to = <usize>out + (<usize>i << 4);
+    store<f64>(to, <f64>mm.mmId(owner));
+    store<f64>(to, <f64>a, 8);
+  }
+  return <i32>n;
+}
+
+// What all rmap walks asked through mm_rmap cost (for metrics).
+let walks: f64 = 0;
+let walkAvcs: f64 = 0;
+let walkVmas: f64 = 0;
+
+/** 0: AVCs and 1: VMAs the last rmap walk visited; 2: walks, 3: AVCs, 4: VMAs over all walks. */
+export function rmap_cost(kind: i32): f64 {
+  switch (kind) {
+    case 0: return <f64>rmap.avcsVisited;
+    case 1: return <f64>rmap.vmasVisited;
+    case 2: return walks;
+    case 3: return walkAvcs;
+  }
+  return walkVmas;
+}
+
+/**
+ * The anon_vma_chain walk of the VMA containing addr: returns its length
+ * (EFAULT when no VMA is there); lock_chain_roots() and lock_chain_root()
+ * tell the distinct roots met and the id of the root whose lock is taken.
+ */
+export function mm_lock_chain(m: u32, addr: f64): i32 {
+  let v = mm.vmaLookup(m, page(addr));
+  if (v == 0) return EFAULT;
+  return <i32>rmap.lockChain(v);
+}
+export function lock_chain_roots(): u32 {
+  return rmap.chainRoots;
+}
+export function lock_chain_root(): u32 {
+  return rmap.chainLockedRoot == 0 ? 0 : avId(rmap.chainLockedRoot);
+}
+
+/** Writes the ids of the anon_vmas the chain of the VMA containing addr links to, newest first; its length, or EFAULT. */
+export function mm_vma_chain(m: u32, addr: f64, out: u32, max: i32): i32 {
+  let v = mm.vmaLookup(m, page(addr));
+  if (v == 0) return EFAULT;
   let k = 0;
-  for (let c = avFirstAvc(folioMapping(f)); c != 0 && k < max; c = avcNextInAnonVma(c)) {
-    let v = avcVma(c);
-    let pg = vma.vmaPgoff(v);
-    if (index < pg || index >= pg + vma.vmaPages(v)) continue;
-    let a = vma.vmaStart(v) + (index - pg);
-    let owner = vma.vmaMm(v);
-    if (mm.folioAt(owner, a) != f) continue;
-    let p = <usize>out + <usize>k * 16;
-    store<f64>(p, <f64>mm.mmId(owner));
-    store<f64>(p, <f64>a, 8);
+  for (let c = vma.vmaChain(v); c != 0; c = avcNextInVma(c)) {
+    if (k < max) store<f64>(<usize>out + (<usize>k << 3), <f64>avId(avcAnonVma(c)));
+    k++;
+  }
+  return k;
+}
+
+/** f64s per anon_vma written by sys_anon_vmas: id, parent, root, children, active VMAs, refcount, folios, AVCs, depth. */
+export const ANON_VMA_RECORD_F64S: i32 = 9;
+let anonVmaCursor: usize = 0;
+
+/**
+ * Writes up to `max` live anon_vmas, starting at the first (restart) or where
+ * the last call stopped; returns how many it wrote.
+ */
+export function sys_anon_vmas(restart: bool, out: u32, max: i32): i32 {
+  if (restart) anonVmaCursor = anonVmaFirst();
+  let k = 0;
+  for (; anonVmaCursor != 0 && k < max; anonVmaCursor = anonVmaNext(anonVmaCursor)) {
+    let a = anonVmaCursor;
+    let depth = 0;
+    for (let p = a; avParent(p) != p; p = avParent(p)) depth++;
+    let p = <usize>out + <usize>(k * ANON_VMA_RECORD_F64S) * 8;
+    store<f64>(p, <f64>avId(a));
+    store<f64>(p, <f64>avId(avParent(a)), 8);
+    store<f64>(p, <f64>avId(avRoot(a)), 16);
+    // The root's link to itself is not a child.
+    store<f64>(p, <f64>(avChildren(a) - (avParent(a) == a ? 1 : 0)), 24);
+    store<f64>(p, <f64>avActive(a), 32);
+    store<f64>(p, <f64>avRefcount(a), 40);
+    store<f64>(p, <f64>avFolios(a), 48);
+    store<f64>(p, <f64>avAvcCount(a), 56);
+    store<f64>(p, <f64>depth, 64);
     k++;
   }
   return k;
@@ -239,11 +335,18 @@ export function stat_live(kind: i32): u32 {
   if (kind == 2) return vma.vmas.live;
   return folios.live;
 }
+export function mem_page_table_bytes(): f64 {
+  return <f64>ptBytes();
+}
 
 
 /** Checks the invariants over the `n` mm handles (u32) at `mms`: 0 or a CHECK_ code (see check.ts). */
 export function sys_check(mms: u32, n: i32): i32 {
-  return checkSystem(mms, n);
+  // The check's own counter tables are not the simulated system's: no cap for them.
+  let limit = setPageLimit(65536);
+  let r = checkSystem(mms, n);
+  setPageLimit(limit);
+  return r;
 }
 export function sys_check_detail(): f64 {
   return <f64>checkDetail;

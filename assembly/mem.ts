@@ -13,10 +13,15 @@ const WASM_PAGE: usize = 65536;
 
 // Bytes taken from memory.grow by all pools.
 let grownBytes: usize = 0;
-// Failure injection: the n-th next reservation fails (0 = off). Reservations
-// inside an op that already reserved everything it needs are not counted.
+// Failure injection: the n-th next reservation fails (0 = off), or each one
+// with a probability. Reservations inside an op that already reserved
+// everything it needs are not counted: they cannot fail.
 let failCountdown: i32 = 0;
+let failRate: f64 = 0;
+let failSeed: u64 = 0;
 let inReservedOp = false;
+// memory.grow stops at this many 64 KiB pages (the wasm32 limit by default).
+let pageLimit: i32 = 65536;
 
 /** An op reserved all it needs: its inner reservations cannot fail. */
 export function beginReservedOp(): void {
@@ -29,6 +34,36 @@ export function endReservedOp(): void {
 /** Makes the n-th next reservation fail (n >= 1); 0 turns injection off. */
 export function injectReserveFailure(n: i32): void {
   failCountdown = n;
+}
+
+/** Reservations the injection has failed so far. */
+export let injectedFailures: u32 = 0;
+
+/** Makes each reservation fail with probability `rate` (0 turns it off), drawn from a seeded xorshift. */
+export function injectFailureRate(rate: f64, seed: u32): void {
+  failRate = rate;
+  failSeed = <u64>seed * 0x9E3779B97F4A7C15 | 1;
+}
+
+/** Caps linear memory at `pages` 64 KiB pages: growing past it fails as memory.grow would. Returns the old cap. */
+export function setPageLimit(pages: i32): i32 {
+  let old = pageLimit;
+  pageLimit = pages;
+  return old;
+}
+
+/** Whether the injection makes this reservation fail. */
+function injectedFailure(): bool {
+  if (inReservedOp) return false;
+  let fail = failCountdown > 0 && --failCountdown == 0;
+  if (!fail && failRate != 0) {
+    failSeed ^= failSeed << 13;
+    failSeed ^= failSeed >> 7;
+    failSeed ^= failSeed << 17;
+    fail = <f64>(failSeed >> 11) * (1.0 / 9007199254740992.0) < failRate;
+  }
+  if (fail) injectedFailures++;
+  return fail;
 }
 
 /** Bytes of linear memory the pools have taken. */
@@ -46,6 +81,7 @@ export function growPages(pages: i32): usize {
     heap.free(heap.alloc(16));
     heapClaimed = true;
   }
+  if (memory.size() + pages > pageLimit) return 0;
   let before = memory.grow(pages);
   if (before < 0) return 0;
   grownBytes += <usize>pages * WASM_PAGE;
@@ -65,12 +101,12 @@ export class Pool {
 
   /** Makes sure `n` allocations will succeed. */
   reserve(n: u32): bool {
-    if (this.freeCount >= n && failCountdown == 0) return true;
-    if (failCountdown > 0 && !inReservedOp) {
-      failCountdown--;
-      if (failCountdown == 0) return false;
-    }
+    if (this.freeCount >= n && failCountdown == 0 && failRate == 0) return true;
+    if (injectedFailure()) return false;
     let perChunk = <u32>(WASM_PAGE / this.recordSize);
+    let have = this.freeCount + <u32>((this.bumpEnd - this.bumpNext) / this.recordSize);
+    // Refuse what memory could never hold before growing any of it.
+    if (have < n && <u64>memory.size() + (<u64>(n - have) + perChunk - 1) / perChunk > <u64>pageLimit) return false;
     while (this.freeCount + <u32>((this.bumpEnd - this.bumpNext) / this.recordSize) < n) {
       // Spill the old chunk's tail onto the free list, then start a new chunk.
       while (this.bumpNext + this.recordSize <= this.bumpEnd) {

@@ -3,11 +3,11 @@
 // the mergeability predicates and commit. All state of one attempt travels in
 // `vmg`, the vma_merge_struct.
 
-import { chainIsSingular, dupAnonVma, unlinkAnonVmas } from "./anon_vma";
+import { chainIsSingular, dupAnonVma, unlinkAnonVmas, vmaAdjust } from "./anon_vma";
 import { vmaStore } from "./mm";
 import {
   VM_SOFTDIRTY, VM_SPECIAL, vmaAnonVma, vmaChain, vmaEnd, vmaFile, vmaFlags, vmaHasClose, vmaPages, vmaPgoff, vmaStart,
-  setVmaEnd, setVmaPgoff, setVmaStart, vmas,
+  vmas,
 } from "./vma";
 
 /** struct vma_merge_struct. */
@@ -127,12 +127,9 @@ function commitMerge(adjust: usize, adjustStart: u64): void {
   if (vmg.removeMiddle) vmaRemoveMerged(mm, vmg.middle);
   if (vmg.removeNext) vmaRemoveMerged(mm, vmg.next);
   if (adjust != 0) {
-    setVmaPgoff(adjust, vmaPgoff(adjust) + (adjustStart - vmaStart(adjust)));
-    setVmaStart(adjust, adjustStart);
+    vmaAdjust(adjust, adjustStart, vmaEnd(adjust), vmaPgoff(adjust) + (adjustStart - vmaStart(adjust)));
   }
-  setVmaStart(target, vmg.start);
-  setVmaEnd(target, vmg.end);
-  setVmaPgoff(target, vmg.pgoff);
+  vmaAdjust(target, vmg.start, vmg.end, vmg.pgoff);
   vmaStore(mm, target);
 }
 
@@ -273,7 +270,7 @@ export function vmaMergeExistingRange(nextOfMiddle: usize): usize {
       // Middle keeps [middle.start, start); next grows down to start.
       vmg.end = vmaEnd(next);
       vmg.pgoff = vmaPgoff(next) - (vmaStart(next) - start);
-      setVmaEnd(middle, start);
+      vmaAdjust(middle, vmaStart(middle), start, vmaPgoff(middle));
     }
     dupAnonVma(next, middle);
   }

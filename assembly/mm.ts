@@ -9,12 +9,12 @@
 // a hole) are reproduced as the kernel does them.
 
 import {
-  anonVmaPrepare, chainLength, reserveAnon, unlinkAnonVmas, anonVmaClone,
+  anonVmaPrepare, chainLength, reserveAnon, unlinkAnonVmas, anonVmaClone, vmaAdjust,
 } from "./anon_vma";
+import { folioMapcount, folioMapping, folioNew, folios, setFolioMapping } from "./folio";
 import {
-  PTE_PAGECACHE, PTE_ZERO, folioGet, folioMapcount, folioMapping, folioNew, folioPut, folios, isFolio, pteGet,
-  pteSet, setFolioMapping, zapRange,
-} from "./folio";
+  PTE_PAGECACHE, PTE_ZERO, isFolio, ptCreate, ptFree, ptReserve, ptZap, pteGet, pteSet, tablesFor,
+} from "./pagetable";
 import { Pool, beginReservedOp } from "./mem";
 import { vmaMergeExistingRange, vmaMergeNewRange, vmg, vmgFromVma, vmgNew } from "./merge";
 import * as rm from "./rangemap";
@@ -44,6 +44,7 @@ let objectSizes: usize = 0;
 export function setObjectSize(id: u32, pages: u32): bool {
   if (objectSizes == 0) objectSizes = rm.mapCreate();
   if (objectSizes == 0 || !rm.reserveNodes(objectSizes, 1)) return false;
+  beginReservedOp();
   rm.erase(objectSizes, id, <u64>id + 1);
   return rm.insert(objectSizes, id, <u64>id + 1, pages) == 0;
 }
@@ -75,7 +76,7 @@ export function mmCreate(id: u32, mmapBase: u64): usize {
   if (!mms.reserve(1)) return 0;
   let map = rm.mapCreate();
   if (map == 0) return 0;
-  let pt = rm.mapCreate();
+  let pt = ptCreate();
   if (pt == 0) {
     rm.mapFree(map);
     return 0;
@@ -91,7 +92,7 @@ export function mmCreate(id: u32, mmapBase: u64): usize {
 /** Frees an address space that has no VMAs left. */
 export function mmFree(mm: usize): void {
   rm.mapFree(mmMap(mm));
-  rm.mapFree(mmPt(mm));
+  ptFree(mmPt(mm));
   mms.free(mm);
 }
 
@@ -158,24 +159,25 @@ export function needRange(mm: usize, lo: u64, hi: u64): void {
 
 /**
  * Reserves everything the needs gathered call for (VMA records, tree nodes,
- * chain copies) plus an anon_vma, a link, a folio and a PTE node for each of
- * `pages` pages, and starts the op's reservation scope. Resets the needs.
+ * chain copies) plus an anon_vma, a link, a folio and a PTE for each of
+ * `pages` pages that lie in a run of `span` pages, and starts the op's
+ * reservation scope. Resets the needs.
  */
-export function reserveNeeds(mm: usize, pages: u32): bool {
+export function reserveNeeds(mm: usize, pages: u32, span: u64): bool {
   let count = needVmas;
   let chain = needChain;
   needVmas = 0;
   needChain = 1;
-  let ok = rm.reserveNodes(mmMap(mm), count * 2 + 4) && rm.reserveNodes(mmPt(mm), pages + 2) &&
+  let ok = rm.reserveNodes(mmMap(mm), count * 2 + 4) && ptReserve(mmPt(mm), tablesFor(pages, span)) &&
     vmas.reserve(count * 2) && reserveAnon(count * 2 * chain + pages, pages + 1) && folios.reserve(pages);
   if (ok) beginReservedOp();
   return ok;
 }
 
-/** needRange() and reserveNeeds() for an op on the single range [lo, hi). */
+/** needRange() and reserveNeeds() for an op on the single range [lo, hi) that may fault in `pages` of it. */
 export function reserveOp(mm: usize, lo: u64, hi: u64, pages: u32): bool {
   needRange(mm, lo, hi);
-  return reserveNeeds(mm, pages);
+  return reserveNeeds(mm, pages, hi - lo);
 }
 
 // ---- split -------------------------------------------------------------------
@@ -197,12 +199,8 @@ export function splitVmaNoCheck(mm: usize, vma: usize, addr: u64, newBelow: bool
   }
   setVmaAnonVma(n, vmaAnonVma(vma));
   anonVmaClone(n, vma, false);
-  if (newBelow) {
-    setVmaPgoff(vma, vmaPgoff(vma) + (addr - vmaStart(vma)));
-    setVmaStart(vma, addr);
-  } else {
-    setVmaEnd(vma, addr);
-  }
+  if (newBelow) vmaAdjust(vma, addr, vmaEnd(vma), vmaPgoff(vma) + (addr - vmaStart(vma)));
+  else vmaAdjust(vma, vmaStart(vma), addr, vmaPgoff(vma));
   rm.splitAt(mmMap(mm), addr, <u32>n, newBelow);
   return n;
 }
@@ -246,7 +244,7 @@ export function vmaModify(mm: usize, prev: usize, vma: usize, start: u64, end: u
 
 /** Unmaps one whole VMA: its pages, its anon_vma links, its record (remove_vma). */
 export function vmaUnmapWhole(mm: usize, vma: usize): void {
-  zapRange(mmPt(mm), vmaStart(vma), vmaEnd(vma));
+  ptZap(mmPt(mm), vmaStart(vma), vmaEnd(vma));
   if (vmaChain(vma) != 0) unlinkAnonVmas(vma);
   vmaRemove(mm, vma);
 }
@@ -380,7 +378,7 @@ export function mmapFixed(mm: usize, start: u64, len: u64, prot: u32, flags: u32
   if ((flags & MAP_NORESERVE) != 0) vmFlags |= VM_NORESERVE;
   if (file == 0) pgoff = start; // a private anonymous VMA's pgoff is its page index
   if (mapCount(mm) > maxMapCount) return ENOMEM;
-  if (!reserveOp(mm, start, end, (flags & MAP_POPULATE) != 0 ? <u32>min<u64>(len, 1 << 20) : 0)) return ENOMEM;
+  if (!reserveOp(mm, start, end, (flags & MAP_POPULATE) != 0 ? faultPages(len) : 0)) return ENOMEM;
 
   // MAP_FIXED replaces what was there. The kernel gathers the old VMAs
   // first and frees them after the new one is in; the outcome is the same.
@@ -405,6 +403,11 @@ export function mmapFixed(mm: usize, start: u64, len: u64, prot: u32, flags: u32
   }
   if ((flags & MAP_POPULATE) != 0) populate(mm, start, end);
   return <i64>vma;
+}
+
+/** Pages an op may fault in, as a reservation count: beyond 2^31 no reservation can succeed anyway. */
+@inline function faultPages(n: u64): u32 {
+  return <u32>min<u64>(n, 0x80000000);
 }
 
 /** mm_populate(): faults in [start, end) as get_user_pages would. */
@@ -453,7 +456,7 @@ export function handleFault(mm: usize, vma: usize, addr: u64, write: bool): void
  * way or past the end of its backing object; the pages before it stay touched.
  */
 export function touch(mm: usize, start: u64, n: u64, write: bool): i32 {
-  if (!reserveOp(mm, start, start + n, <u32>min<u64>(n, 1 << 20))) return ENOMEM;
+  if (!reserveOp(mm, start, start + n, faultPages(n))) return ENOMEM;
   for (let addr = start; addr < start + n; addr++) {
     let vma = vmaLookup(mm, addr);
     if (vma == 0) return EFAULT;
@@ -572,7 +575,7 @@ function madviseVma(mm: usize, vma: usize, prev: usize, start: u64, end: u64, ad
       madviseError = EINVAL;
       return 0;
     }
-    zapRange(mmPt(mm), start, end);
+    ptZap(mmPt(mm), start, end);
     return vma;
   }
   let newflags = madviseFlags(vma, advice);

@@ -3,7 +3,7 @@
 
 import { EFAULT, EINVAL, ENOMEM } from "./errno";
 import { anonVmaClone, unlinkAnonVmas } from "./anon_vma";
-import { pteWalk, pteWalkNext, ptesIn, walkPage, walkPte } from "./folio";
+import { ptCount, ptMove } from "./pagetable";
 import { vmaMergeNewRange, vmg, vmgFromVma } from "./merge";
 import {
   findVma, getUnmappedArea, mmPt, munmapRange, needRange, reserveNeeds, vmaBefore, vmaLookup,
@@ -18,15 +18,6 @@ import {
 export const MREMAP_MAYMOVE: u32 = 1;
 export const MREMAP_FIXED: u32 = 2;
 export const MREMAP_DONTUNMAP: u32 = 4;
-
-/** move_page_tables(): the PTEs of [from, from + n) move to `to`; folios keep mapping and index. */
-function movePageTables(pt: usize, from: u64, to: u64, n: u64): void {
-  pteWalk(pt, from, from + n);
-  while (pteWalkNext()) {
-    rm.erase(pt, walkPage, walkPage + 1);
-    rm.insert(pt, to + (walkPage - from), to + (walkPage - from) + 1, walkPte);
-  }
-}
 
 /**
  * copy_vma(): a VMA like `vma` for [addr, addr + len) whose pages start at
@@ -64,7 +55,7 @@ function moveVma(mm: usize, vma: usize, old: u64, oldLen: u64, to: u64, newLen: 
   let wholeVma = old == vmaStart(vma) && old + oldLen == vmaEnd(vma);
   let pgoff = vmaPgoff(vma) + (old - vmaStart(vma));
   let moved = copyVma(mm, vma, to, newLen, pgoff);
-  movePageTables(mmPt(mm), old, to, oldLen);
+  ptMove(mmPt(mm), old, to, oldLen); // folios keep mapping and index
   if (!dontunmap) {
     munmapRange(mm, old, old + oldLen);
     return;
@@ -98,7 +89,7 @@ export function mremap(mm: usize, addr: u64, oldLen: u64, newLen: u64, flags: u3
   // The source range, a destination as long as it could be, and the PTEs that move.
   needRange(mm, addr, addr + max(oldLen, newLen));
   if (fixed) needRange(mm, newAddr, newAddr + newLen);
-  if (!reserveNeeds(mm, ptesIn(mmPt(mm), addr, addr + oldLen))) return ENOMEM;
+  if (!reserveNeeds(mm, ptCount(mmPt(mm), addr, addr + oldLen, false), oldLen)) return ENOMEM;
 
   // 6.17+: a FIXED move of unchanged size goes VMA by VMA, and may span several.
   if (fixed && oldLen == newLen) return moveRange(mm, addr, oldLen, newAddr, dontunmap);

@@ -772,7 +772,6 @@ function rebalance(m: usize, level: i32): void {
  */
 export function erase(m: usize, s: u64, e: u64): i32 {
   if (s >= e) return EINVAL;
-  if (!reserveInsert(m)) return ENOMEM;
   while (true) {
     let at = descend(m, s);
     let n = pathNode(0);
@@ -782,6 +781,8 @@ export function erase(m: usize, s: u64, e: u64): i32 {
     if (rs >= e) return 0;
     let v = lValue(n, at);
     if (rs < s) {
+      // Only cutting a hole in one range adds one: erasing never needs memory otherwise.
+      if (re > e && !reserveInsert(m)) return ENOMEM;
       // Keep the head [rs, s); a tail beyond e goes back in as its own range.
       setEnd(n, at, s);
       refreshFrom(m, 0);

@@ -2,7 +2,9 @@
 export { RangeMap } from "./rangemap.js";
 export type { RangeEntry, GapOptions } from "./rangemap.js";
 export { DEFAULT_MMAP_BASE, System, Process, POLICIES } from "./system.js";
-export type { Advice, Backing, MmapOptions, MremapOptions, Prot, SystemOptions, VmaInfo } from "./system.js";
+export type { Advice, Backing, MmapOptions, MremapOptions, Prot, RmapResult, SystemOptions, VmaInfo } from "./system.js";
+export type { AnonVmaGraph, AnonVmaNode, LockChain, VmaNode } from "./anon-vma.js";
+export type { Metrics, Spread } from "./metrics.js";
 export { parseScenario, ScenarioSyntaxError } from "./scenario/parse.js";
 export type { Op, ScenarioOp } from "./scenario/parse.js";
 export { runOps, runScenario, ScenarioRun } from "./scenario/run.js";

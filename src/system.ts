@@ -4,7 +4,9 @@
 
 import { parseScenario } from "./scenario/parse.js";
 import { runOps, type ScenarioRecord } from "./scenario/run.js";
-import { checkPage, Core, ERRNO, VmalabError } from "./wasm.js";
+import { anonVmaGraph, type AnonVmaGraph, lockChain, type LockChain } from "./anon-vma.js";
+import { metrics, type Metrics } from "./metrics.js";
+import { checkPage, Core, fail, VmalabError } from "./wasm.js";
 import { ADVICE, type Advice, permsString, PROT, type Prot, VM, vmFlagsString } from "./vmflags.js";
 
 export type { Advice, Prot };
@@ -58,6 +60,11 @@ export interface SystemOptions {
   forkReuse?: boolean;
   /** mm->mmap_base in pages: where top-down placement of non-fixed mmaps starts (default DEFAULT_MMAP_BASE). */
   mmapBase?: number;
+  /**
+   * Bytes of linear memory the core may use (default and most: wasm32's 4 GiB).
+   * An op that would need more fails with ENOMEM and changes nothing.
+   */
+  memoryLimit?: number;
 }
 
 /** A typical x86-64 mmap_base (0x7ffff7a00000, below an 8 MiB stack and its gap), in pages. */
@@ -88,7 +95,24 @@ const CHECK_RULES: Record<number, string> = {
   6: "num_active_vmas differs from its recount",
   7: "num_children differs from its recount",
   8: "a VMA is stored under the wrong range or mm",
+  9: "an anon_vma's interval tree is unsound or files a link under a stale pgoff range",
+  10: "an anon_vma's refcount differs from its recount",
+  11: "a PTE lies outside every VMA",
+  12: "an rmap walk misses a PTE that maps its folio",
+  13: "a folio's mapcount differs from the PTEs that map it",
+  14: "an anon_vma's folio count differs from its recount",
+  15: "a record leaked (a folio, AVC or anon_vma nothing reaches)",
 };
+
+/** What an rmap walk found and what it cost. */
+export interface RmapResult {
+  /** (process, page) pairs whose PTE maps the folio, sorted. */
+  mappings: [number, number][];
+  /** Interval-tree nodes (AVCs) the walk looked at. */
+  avcsVisited: number;
+  /** VMAs whose pgoff range covers the folio: those rmap_one() visits. */
+  vmasVisited: number;
+}
 
 /** The mmap flags (MAP_*, without MAP_FIXED) for a backing and options. */
 export function mmapFlags(backing: Backing, opts: MmapOptions): number {
@@ -109,7 +133,7 @@ export function mremapFlags(opts: MremapOptions): number {
 }
 
 function check(rc: number, what: string): void {
-  if (rc < 0) throw new VmalabError(ERRNO[-rc] ?? `E${-rc}`, what);
+  if (rc < 0) fail(rc, what);
 }
 
 /** A set of processes sharing files, anon_vma hierarchies and folios. */
@@ -132,6 +156,10 @@ export class System {
     const ex = this.core.ex;
     ex.sys_set_max_map_count(opts.maxMapCount ?? 65530);
     ex.sys_set_fork_reuse(opts.forkReuse === false ? 0 : 1);
+    if (opts.memoryLimit !== undefined) {
+      if (!(opts.memoryLimit >= 0)) throw new VmalabError("EINVAL", `memoryLimit must be a byte count, got ${opts.memoryLimit}`);
+      ex.mem_set_page_limit(Math.min(65536, Math.floor(opts.memoryLimit / 65536)));
+    }
     this.spawn(0);
   }
 
@@ -222,6 +250,48 @@ export class System {
       const rule = CHECK_RULES[rc] ?? `rule ${rc}`;
       throw new Error(`invariant broken: ${rule} (at ${ex.sys_check_detail()})`);
     }
+  }
+
+  /** rmap_walk_anon() for the anonymous page at `page` of process `proc` (no mappings if it holds none). */
+  rmap(proc: number, page: number): RmapResult {
+    return this.process(proc).rmap(page);
+  }
+
+  /** The anon_vma_chain walk of the VMA of `proc` containing `page`, and what shares its root's lock. */
+  lockChain(proc: number, page: number): LockChain {
+    return lockChain(this, proc, page);
+  }
+
+  /** Every live anon_vma, every faulted VMA, their AVC links and parent edges. */
+  anonVmaGraph(): AnonVmaGraph {
+    return anonVmaGraph(this);
+  }
+
+  /** The design.md §7 numbers of the system as it is now. */
+  metrics(): Metrics {
+    return metrics(this);
+  }
+
+  /**
+   * Fault injection, like the kernel tests' fail_prealloc: the n-th next
+   * allocation step of an op (each op reserves its records before it changes
+   * anything, one pool at a time) fails, so the op returns ENOMEM and leaves
+   * the system as it was. 0 turns it off.
+   */
+  failNthAllocation(n: number): void {
+    if (!Number.isInteger(n) || n < 0 || n > 2 ** 31 - 1) throw new VmalabError("EINVAL", `n must be a count, got ${n}`);
+    this.core.ex.mem_inject_reserve_failure(n);
+  }
+
+  /** Fault injection: each allocation step fails with probability `rate` (0 turns it off), drawn from `seed`. */
+  failAllocations(rate: number, seed = 1): void {
+    if (!(rate >= 0 && rate <= 1)) throw new VmalabError("EINVAL", `rate must be in [0, 1], got ${rate}`);
+    this.core.ex.mem_inject_failure_rate(rate, seed >>> 0);
+  }
+
+  /** Allocation steps the injection has failed so far. */
+  get injectedFailures(): number {
+    return this.core.ex.mem_injected_failures();
   }
 
   /** Live records in the core: a leak check after every process exited expects zeros. */
@@ -355,16 +425,22 @@ export class Process {
     }
   }
 
-  /** The (process, page) pairs mapping the same anonymous page as `page` ([] if it holds none). */
-  rmap(page: number): [number, number][] {
+  /** rmap_walk_anon() for the anonymous page at `page`: who maps the same folio, and the walk's cost. */
+  rmap(page: number): RmapResult {
     checkPage(page, "page");
+    const ex = this.ex;
     const { scratch, scratchBytes } = this.system.core;
-    const n = this.ex.mm_rmap(this.mm, page, scratch, Math.floor(scratchBytes / 16));
-    if (n < 0) return [];
-    const f = new Float64Array(this.system.core.buffer, scratch, n * 2);
-    const pairs: [number, number][] = [];
-    for (let i = 0; i < n; i++) pairs.push([f[2 * i], f[2 * i + 1]]);
-    return pairs.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    const max = Math.floor(scratchBytes / 16);
+    const mappings: [number, number][] = [];
+    for (let skip = 0; ; skip += max) {
+      const n = ex.mm_rmap(this.mm, page, scratch, max, skip);
+      if (n < 0) return { mappings, avcsVisited: 0, vmasVisited: 0 };
+      const f = new Float64Array(this.system.core.buffer, scratch, 2 * Math.min(max, n - skip));
+      for (let i = 0; i < f.length; i += 2) mappings.push([f[i], f[i + 1]]);
+      if (n - skip <= max) break;
+    }
+    mappings.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    return { mappings, avcsVisited: ex.rmap_cost(0), vmasVisited: ex.rmap_cost(1) };
   }
 
   /** Marks the VMA containing `page` as having a vm_ops->close hook (drivers do; userland cannot). */

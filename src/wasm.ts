@@ -76,7 +76,13 @@ export interface CoreExports {
   mm_mremap(mm: number, addr: number, oldLen: number, newLen: number, flags: number, newAddr: number): number;
   mm_touch(mm: number, start: number, n: number, write: number): number;
   mm_collect_vmas(mm: number, lo: number, hi: number, out: number, max: number): number;
-  mm_rmap(mm: number, addr: number, out: number, max: number): number;
+  mm_rmap(mm: number, addr: number, out: number, max: number, skip: number): number;
+  rmap_cost(kind: number): number;
+  mm_lock_chain(mm: number, addr: number): number;
+  lock_chain_roots(): number;
+  lock_chain_root(): number;
+  mm_vma_chain(mm: number, addr: number, out: number, max: number): number;
+  sys_anon_vmas(restart: number, out: number, max: number): number;
   mm_set_close_hook(mm: number, addr: number, on: number): number;
   mm_set_vma_flags(mm: number, addr: number, set: number, clear: number): number;
   sys_check(mms: number, n: number): number;
@@ -89,7 +95,11 @@ export interface CoreExports {
   scratch_bytes(): number;
   mem_node_bytes(): number;
   mem_pool_bytes(): number;
+  mem_page_table_bytes(): number;
   mem_inject_reserve_failure(n: number): void;
+  mem_injected_failures(): number;
+  mem_inject_failure_rate(rate: number, seed: number): void;
+  mem_set_page_limit(pages: number): void;
 }
 
 /** One instance of the core: its own linear memory holding any number of maps. */

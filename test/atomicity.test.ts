@@ -13,10 +13,11 @@ function snapshot(sys: System): unknown {
 const MUTATING = new Set(["mmap", "munmap", "mprotect", "madvise", "mremap", "touch", "fork"]);
 
 /**
- * Runs a scenario twice over: every mutating op is first tried with the
- * simulator's first allocation failing, which must leave the system exactly as
- * it was (ENOMEM or the op's own earlier error), then run for real. The
- * records must be those of an undisturbed run.
+ * Runs a scenario with every mutating op first failed at each of its
+ * allocation steps in turn (the 1st, the 2nd, ... until the op gets through
+ * without reaching the injected one). Each failure must be ENOMEM and leave
+ * the system exactly as it was; the records of the whole run must be those of
+ * an undisturbed run. Returns how many failures were injected.
  */
 function checkAtomic(text: string, name: string): number {
   let injected = 0;
@@ -25,35 +26,81 @@ function checkAtomic(text: string, name: string): number {
   const sys = System.createSync();
   const run = new ScenarioRun(sys);
   for (const op of ops) {
-    if (MUTATING.has(op.op)) {
+    if (!MUTATING.has(op.op)) {
+      run.step(op);
+      continue;
+    }
+    for (let site = 1; ; site++) {
       const before = snapshot(sys);
       const n = run.out.length;
-      sys.core.ex.mem_inject_reserve_failure(1);
+      const failures = sys.injectedFailures;
+      sys.failNthAllocation(site);
       run.step(op);
-      sys.core.ex.mem_inject_reserve_failure(0);
-      expect(snapshot(sys), `${name}: op ${op.index} (${op.op}, line ${op.line}) changed state although it failed`).toEqual(before);
+      sys.failNthAllocation(0);
+      if (sys.injectedFailures === failures) break; // the op made fewer allocation steps: it ran for real
+      injected++;
+      const where = `${name}: op ${op.index} (${op.op}, line ${op.line}), allocation step ${site}`;
+      expect(snapshot(sys), `${where} changed state although it failed`).toEqual(before);
       const failed = run.out.splice(n);
-      expect(failed.length, `${name}: op ${op.index} did not fail under injection`).toBe(1);
-      if ("errno" in failed[0] && failed[0].errno === "ENOMEM") injected++;
+      expect(failed, `${where}`).toMatchObject([{ errno: "ENOMEM" }]);
     }
-    run.step(op);
   }
   expect(run.out).toEqual(want);
   return injected;
 }
 
+/**
+ * Runs a scenario with each allocation step failing with probability `rate`:
+ * an op that met an injected failure must have changed nothing, and is then
+ * run again without injection.
+ */
+function checkRandomFailures(text: string, name: string, rate: number, seed: number): number {
+  let injected = 0;
+  const ops = parseScenario(text, name);
+  const want = runOps(System.createSync(), ops);
+  const sys = System.createSync();
+  const run = new ScenarioRun(sys);
+  sys.failAllocations(rate, seed);
+  for (const op of ops) {
+    const before = snapshot(sys);
+    const n = run.out.length;
+    const failures = sys.injectedFailures;
+    run.step(op);
+    if (sys.injectedFailures === failures) continue;
+    injected++;
+    expect(snapshot(sys), `${name}: op ${op.index} changed state although it failed`).toEqual(before);
+    expect(run.out.splice(n)).toMatchObject([{ errno: "ENOMEM" }]);
+    sys.failAllocations(0);
+    run.step(op);
+    sys.failAllocations(rate, seed + op.index);
+  }
+  sys.failAllocations(0);
+  sys.checkInvariants();
+  expect(run.out).toEqual(want);
+  return injected;
+}
+
 describe("an allocation failure inside the simulator leaves no partial state", () => {
-  test("every real-kernel case, op by op", () => {
+  test("every real-kernel case: every mutating op failed at each of its allocation steps", () => {
     let injected = 0;
     for (const name of caseNames()) injected += checkAtomic(readFileSync(join(CASES_DIR, `${name}.txt`), "utf8"), name);
-    // Most mutating ops reach their reservation (the rest fail validation first).
-    expect(injected).toBeGreaterThan(1000);
+    // Most mutating ops reach their reservations (the rest fail validation first).
+    expect(injected).toBeGreaterThan(3000);
   });
-  test("generated scenarios of every family", () => {
+  test("generated scenarios of every family, every allocation step", () => {
     let injected = 0;
     for (const family of FAMILIES) {
       for (let seed = 1; seed <= 10; seed++) injected += checkAtomic(generateScenario(family, seed), `${family}-${seed}`);
     }
-    expect(injected).toBeGreaterThan(1000);
+    expect(injected).toBeGreaterThan(3000);
+  });
+  test("generated scenarios with each allocation step failing at random (p = 0.05)", () => {
+    let injected = 0;
+    for (const family of FAMILIES) {
+      for (let seed = 1; seed <= 10; seed++) {
+        injected += checkRandomFailures(generateScenario(family, seed), `${family}-${seed}`, 0.05, seed);
+      }
+    }
+    expect(injected).toBeGreaterThan(100);
   });
 });

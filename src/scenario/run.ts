@@ -58,7 +58,7 @@ export class ScenarioRun {
       case "exit":
         return p.exit();
       case "rmap":
-        this.out.push({ rmap: this.rmaps++, proc: this.current, page: op.page, mapped: p.rmap(op.page) });
+        this.out.push({ rmap: this.rmaps++, proc: this.current, page: op.page, mapped: p.rmap(op.page).mappings });
         return;
       case "dump": {
         const k = this.dumps.get(this.current) ?? 0;
