@@ -159,9 +159,9 @@ export function needRange(mm: usize, lo: u64, hi: u64): void {
 
 /**
  * Reserves everything the needs gathered call for (VMA records, tree nodes,
- * chain copies) plus an anon_vma, a link, a folio and a PTE for each of
- * `pages` pages that lie in a run of `span` pages, and starts the op's
- * reservation scope. Resets the needs.
+ * chain copies, an anon_vma and its link for each VMA's first fault) plus a
+ * folio and a PTE for each of `pages` pages that lie in a run of `span`
+ * pages, and starts the op's reservation scope. Resets the needs.
  */
 export function reserveNeeds(mm: usize, pages: u32, span: u64): bool {
   let count = needVmas;
@@ -169,7 +169,7 @@ export function reserveNeeds(mm: usize, pages: u32, span: u64): bool {
   needVmas = 0;
   needChain = 1;
   let ok = rm.reserveNodes(mmMap(mm), count * 2 + 4) && ptReserve(mmPt(mm), tablesFor(pages, span)) &&
-    vmas.reserve(count * 2) && reserveAnon(count * 2 * chain + pages, pages + 1) && folios.reserve(pages);
+    vmas.reserve(count * 2) && reserveAnon(count * 2 * chain + count, count + 1) && folios.reserve(pages);
   if (ok) beginReservedOp();
   return ok;
 }

@@ -16,7 +16,7 @@ export const PTE_ZERO: u32 = 1;
 export const PTE_PAGECACHE: u32 = 2;
 @inline export function isFolio(pte: u32): bool { return pte > PTE_PAGECACHE; }
 
-const PTRS_SHIFT: u64 = 6;
+const PTRS_SHIFT: u64 = 9;
 const PTRS: u64 = 1 << PTRS_SHIFT;
 const PTRS_MASK: u64 = PTRS - 1;
 

@@ -1,10 +1,11 @@
 // npm run bench: runs the benchmarks, prints tables, checks the targets and
 // writes everything to bench/results/bench.json.
-//   node --expose-gc bench/run.mjs [--quick] [--only=rangemap|address-space]
+//   node --expose-gc bench/run.mjs [--quick] [--only=rangemap|address-space|folios]
 
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { benchAddressSpace } from "./address-space.mjs";
+import { benchFolios } from "./folios.mjs";
 import { benchRangeMap } from "./rangemap.mjs";
 
 const quick = process.argv.includes("--quick");
@@ -14,6 +15,7 @@ const sizes = quick ? [1_000, 100_000] : [1_000, 100_000, 1_000_000];
 const only = process.argv.find((a) => a.startsWith("--only="))?.slice(7);
 const rangemap = only && only !== "rangemap" ? { rows: [], memory: [] } : await benchRangeMap({ sizes, time });
 const addressSpace = only && only !== "address-space" ? null : await benchAddressSpace({ time });
+const folios = only && only !== "folios" ? null : await benchFolios({ quick, time });
 
 const fmt = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
 // JS-heap deltas of the peers are approximate (GC timing); a non-positive one is unmeasurable.
@@ -60,6 +62,42 @@ if (addressSpace) {
   ]);
   target("address-space ops >= 10 x the kernel's ops/s", addressSpace.ratio, 10, "x", true);
 }
+if (folios) {
+  const m = folios.memory;
+  console.log(`\nFolios: ${m.folios} resident in one System (bytes from wasm memory growth)`);
+  console.table([
+    { measure: "bytes per folio", value: fmt(m.bytesPerFolio) },
+    { measure: "bytes per mapped page", value: fmt(m.bytesPerMappedPage) },
+    { measure: "write faults per second", value: fmt(m.faultsPerSecond) },
+  ]);
+  const r = folios.rmap;
+  console.log(`rmap walks: fork server, ${r.children} children of a parent with ${r.pages} pages, ${r.folios} folios (median pass)`);
+  console.table(
+    r.rows.map((x) => ({
+      walks: x.name,
+      "VMAs visited/pass": x.vmas,
+      "mappings/pass": x.mappings,
+      "ms/pass": fmt(x.msPerPass),
+      "ns/walk": fmt(x.nsPerWalk),
+      "VMAs visited/s": fmt(x.vmasPerSecond),
+    })),
+  );
+  console.log(`Lock chains: a ${folios.chains[0].depth}-generation fork chain whose parents exit`);
+  console.table(
+    folios.chains.map((c) => ({
+      forkReuse: c.forkReuse ? "on (7a3ef208e662)" : "off",
+      "chain length": c.chainLength,
+      "anon_vmas": c.anonVmas,
+      "hierarchy depth": c.hierarchyDepth,
+      "ns per chain walk": fmt(c.nsPerChainWalk),
+      "us per generation (fork+fault+exit)": fmt(c.usPerGeneration),
+    })),
+  );
+  const n = `(${m.folios} folios)`;
+  target(`<= 24 bytes per folio ${n}`, m.bytesPerFolio, 24, "B");
+  target(`<= 8 bytes per mapped page ${n}`, m.bytesPerMappedPage, 8, "B");
+  target(`rmap walk >= 20 x 10^6 VMAs visited/s (${r.children}-child fork server)`, r.rows[0].vmasPerSecond / 1e6, 20, "M/s", true);
+}
 console.log("Targets");
 console.table(targets);
 
@@ -67,6 +105,6 @@ mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
 const out = new URL("./results/bench.json", import.meta.url);
 writeFileSync(
   out,
-  JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: cpus().length, quick, rangemap, addressSpace, targets }, null, 2),
+  JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: cpus().length, quick, rangemap, addressSpace, folios, targets }, null, 2),
 );
 console.log(`wrote ${out.pathname}`);
