@@ -11,7 +11,7 @@ import { folios } from "./folio";
 import { exitMm, forkMm, setForkReuse } from "./fork";
 import { EFAULT, ENOMEM } from "./errno";
 import {
-  endReservedOp, growPages, injectFailureRate, injectReserveFailure, injectedFailures, poolBytes, setPageLimit,
+  endReservedOp, growPages, MAX_WASM_PAGES, injectFailureRate, injectReserveFailure, injectedFailures, poolBytes, setPageLimit,
 } from "./mem";
 import * as mm from "./mm";
 import { mremap } from "./mremap";
@@ -343,7 +343,7 @@ export function mem_page_table_bytes(): f64 {
 /** Checks the invariants over the `n` mm handles (u32) at `mms`: 0 or a CHECK_ code (see check.ts). */
 export function sys_check(mms: u32, n: i32): i32 {
   // The check's own counter tables are not the simulated system's: no cap for them.
-  let limit = setPageLimit(65536);
+  let limit = setPageLimit(MAX_WASM_PAGES);
   let r = checkSystem(mms, n);
   setPageLimit(limit);
   return r;

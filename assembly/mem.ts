@@ -20,8 +20,13 @@ let failCountdown: i32 = 0;
 let failRate: f64 = 0;
 let failSeed: u64 = 0;
 let inReservedOp = false;
-// memory.grow stops at this many 64 KiB pages (the wasm32 limit by default).
-let pageLimit: i32 = 65536;
+/**
+ * Linear memory never grows past 2 GiB: handles are byte offsets, and range
+ * maps return them as non-negative i32 values.
+ */
+export const MAX_WASM_PAGES: i32 = 32768;
+// memory.grow stops at this many 64 KiB pages.
+let pageLimit: i32 = MAX_WASM_PAGES;
 
 /** An op reserved all it needs: its inner reservations cannot fail. */
 export function beginReservedOp(): void {
@@ -48,7 +53,7 @@ export function injectFailureRate(rate: f64, seed: u32): void {
 /** Caps linear memory at `pages` 64 KiB pages: growing past it fails as memory.grow would. Returns the old cap. */
 export function setPageLimit(pages: i32): i32 {
   let old = pageLimit;
-  pageLimit = pages;
+  pageLimit = min(pages, MAX_WASM_PAGES);
   return old;
 }
 

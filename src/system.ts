@@ -61,8 +61,9 @@ export interface SystemOptions {
   /** mm->mmap_base in pages: where top-down placement of non-fixed mmaps starts (default DEFAULT_MMAP_BASE). */
   mmapBase?: number;
   /**
-   * Bytes of linear memory the core may use (default and most: wasm32's 4 GiB).
-   * An op that would need more fails with ENOMEM and changes nothing.
+   * Bytes of linear memory the core may use (default and most: 2 GiB, as
+   * handles are 31-bit offsets). An op that would need more fails with ENOMEM
+   * and changes nothing.
    */
   memoryLimit?: number;
 }
@@ -158,7 +159,7 @@ export class System {
     ex.sys_set_fork_reuse(opts.forkReuse === false ? 0 : 1);
     if (opts.memoryLimit !== undefined) {
       if (!(opts.memoryLimit >= 0)) throw new VmalabError("EINVAL", `memoryLimit must be a byte count, got ${opts.memoryLimit}`);
-      ex.mem_set_page_limit(Math.min(65536, Math.floor(opts.memoryLimit / 65536)));
+      ex.mem_set_page_limit(Math.min(2 ** 15, Math.floor(opts.memoryLimit / 65536)));
     }
     this.spawn(0);
   }
