@@ -237,6 +237,11 @@ function avcLink(vma: usize, a: usize): void {
   avcTreeInsert(c);
 }
 
+/** matena-2022's rbt_no_children(): a root no fork child links to, so its folios are one mm's alone. */
+@inline export function anonVmaUnshared(a: usize): bool {
+  return avRoot(a) == a && avChildren(a) <= 1;
+}
+
 /** The VMA's chain has exactly one link: it did not inherit anon_vmas at fork. */
 @inline export function chainIsSingular(vma: usize): bool {
   let head = vmaChain(vma);
@@ -377,6 +382,24 @@ export function unlinkAnonVmas(vma: usize): void {
     avcs.free(emptied);
     emptied = next;
   }
+}
+
+/**
+ * chain-union-2010: links dst to every anon_vma src links to that it does
+ * not link to yet, so rmap still finds src's folios in dst. Returns the links
+ * added. Needs reserveAnon(chainLength(src), 0).
+ */
+export function anonVmaChainUnion(dst: usize, src: usize): u32 {
+  let added: u32 = 0;
+  for (let c = vmaChain(src); c != 0; c = avcNextInVma(c)) {
+    let a = avcAnonVma(c);
+    let linked = false;
+    for (let d = vmaChain(dst); d != 0 && !linked; d = avcNextInVma(d)) linked = avcAnonVma(d) == a;
+    if (linked) continue;
+    avcLink(dst, a);
+    added++;
+  }
+  return added;
 }
 
 /** dup_anon_vma(dst, src): an unfaulted dst takes src's anon_vma and a copy of its chain. */

@@ -26,6 +26,9 @@ export function setFolioMapping(f: usize, a: usize): void {
   store<u32>(f + F_MAPPING, <u32>a);
 }
 
+/** A moved folio's new linear page index (matena-2022's pgoff update after mremap). */
+@inline export function setFolioIndex(f: usize, index: u64): void { store<u64>(f + F_INDEX, index); }
+
 /** A new exclusive anonymous folio (folio_add_new_anon_rmap). Needs folios.reserve(1). */
 export function folioNew(anonVma: usize, index: u64): usize {
   let f = folios.alloc();

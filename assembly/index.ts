@@ -15,6 +15,7 @@ import {
 } from "./mem";
 import * as mm from "./mm";
 import { mremap } from "./mremap";
+import { setPolicy, stat as policyStat } from "./policy";
 import { ptBytes, ptCount } from "./pagetable";
 import * as rmap from "./rmap";
 import * as rm from "./rangemap";
@@ -185,6 +186,18 @@ export function sys_set_max_map_count(n: u32): void {
 }
 export function sys_set_fork_reuse(on: bool): void {
   setForkReuse(on);
+}
+/** The merge policy (policy.ts POLICY_*). */
+export function sys_set_policy(p: i32): void {
+  setPolicy(p);
+}
+/** Merge counters: 0.. merges by kind, 100.. refusals by reason, 200 splits, 201 folios moved, 202 chain links added (policy.ts). */
+export function sys_stat(which: i32): f64 {
+  return policyStat(which);
+}
+/** The most VMAs alive at once since the start. */
+export function sys_peak_vmas(): u32 {
+  return vma.vmas.peak;
 }
 
 /** Bytes per VMA written by mm_collect_vmas: start, end, pgoff, flags, file, anon pages, anon_vma id, chain length. */

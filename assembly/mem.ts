@@ -98,6 +98,8 @@ export class Pool {
   freeHead: usize = 0;
   freeCount: u32 = 0;
   live: u32 = 0;
+  /** The most records live at once. */
+  peak: u32 = 0;
   // The unused tail of the newest chunk.
   bumpNext: usize = 0;
   bumpEnd: usize = 0;
@@ -139,7 +141,7 @@ export class Pool {
       assert(p + this.recordSize <= this.bumpEnd, "pool: alloc without reserve");
     }
     memory.fill(p, 0, this.recordSize);
-    this.live++;
+    if (++this.live > this.peak) this.peak = this.live;
     return p;
   }
 

@@ -3,8 +3,16 @@
 // the mergeability predicates and commit. All state of one attempt travels in
 // `vmg`, the vma_merge_struct.
 
-import { chainIsSingular, dupAnonVma, unlinkAnonVmas, vmaAdjust } from "./anon_vma";
-import { vmaStore } from "./mm";
+import { anonVmaChainUnion, anonVmaUnshared, chainIsSingular, dupAnonVma, unlinkAnonVmas, vmaAdjust } from "./anon_vma";
+import { mmPt, vmaStore } from "./mm";
+import { ptMoveFolios } from "./pagetable";
+import {
+  MERGE_EXISTING_BOTH, MERGE_EXISTING_LEFT, MERGE_EXISTING_RIGHT, MERGE_EXPAND, MERGE_FULL, MERGE_NEW_BOTH,
+  MERGE_NEW_LEFT, MERGE_NEW_RIGHT, MERGE_PARTIAL, POLICY_CHAIN_UNION_2010, POLICY_LINUX_PRE_616, POLICY_MATENA_2022,
+  POLICY_NO_MERGE, REFUSE_ANON_DIFFERENT, REFUSE_ANON_FORKED_SOURCE, REFUSE_ANON_FORKED_TARGET, REFUSE_ANON_PREV_NEXT,
+  REFUSE_CLOSE_HOOK, REFUSE_FILE, REFUSE_FLAGS, REFUSE_PGOFF, REFUSE_POLICY, REFUSE_SPECIAL, countChainLinks,
+  countFoliosMoved, countMerge, countRefusal, policy,
+} from "./policy";
 import {
   VM_SOFTDIRTY, VM_SPECIAL, vmaAnonVma, vmaChain, vmaEnd, vmaFile, vmaFlags, vmaHasClose, vmaPages, vmaPgoff, vmaStart,
   vmas,
@@ -27,6 +35,8 @@ export class VmaMergeStruct {
   /** mremap's source VMA (6.18.8 copied_from). */
   copiedFrom: usize = 0;
   justExpand: bool = false;
+  /** mremap growing vmg.prev in place (counted as an expand, not a new-range merge). */
+  isExpand: bool = false;
   removeMiddle: bool = false;
   removeNext: bool = false;
 }
@@ -48,6 +58,7 @@ export function vmgNew(mm: usize, prev: usize, next: usize, start: u64, end: u64
   vmg.anonVma = 0;
   vmg.copiedFrom = 0;
   vmg.justExpand = false;
+  vmg.isExpand = false;
   vmg.removeMiddle = false;
   vmg.removeNext = false;
 }
@@ -59,9 +70,13 @@ export function vmgFromVma(mm: usize, prev: usize, vma: usize, start: u64, end: 
   vmg.anonVma = vmaAnonVma(vma);
 }
 
+// Predicates answer OK or the reason the merge is refused (policy.ts).
+const OK: i32 = -1;
+
 /** is_mergeable_vma(): flags (but soft-dirty), file, and the attributes vmalab does not model. */
-function isMergeableVma(vma: usize): bool {
-  return ((vmaFlags(vma) ^ vmg.flags) & ~VM_SOFTDIRTY) == 0 && vmaFile(vma) == vmg.file;
+function mergeableVma(vma: usize): i32 {
+  if (((vmaFlags(vma) ^ vmg.flags) & ~VM_SOFTDIRTY) != 0) return REFUSE_FLAGS;
+  return vmaFile(vma) == vmg.file ? OK : REFUSE_FILE;
 }
 
 /** vma_is_fork_child(): faulted, with an anon_vma chain inherited at fork. */
@@ -70,49 +85,96 @@ function isMergeableVma(vma: usize): bool {
 }
 
 /**
- * is_mergeable_anon_vma() (6.18.8): the fork-child check applies to the VMA
- * whose anon_vma survives the merge.
+ * is_mergeable_anon_vma() of the policy, for the range joining prev or next
+ * (the target, whose anon_vma survives when it has one).
  */
-function isMergeableAnonVma(mergeNext: bool): bool {
+function mergeableAnonVma(mergeNext: bool): i32 {
   let tgt = mergeNext ? vmg.next : vmg.prev;
   let tgtAnon = vmaAnonVma(tgt);
   let srcAnon = vmg.anonVma;
+  if (policy == POLICY_CHAIN_UNION_2010 || srcAnon == tgtAnon) return OK;
+  if (policy == POLICY_LINUX_PRE_616) {
+    // <= 6.15: the fork check is on the target, and an unfaulted target's empty chain fails it too.
+    if ((srcAnon == 0 || tgtAnon == 0) && chainIsSingular(tgt)) return OK;
+    return srcAnon != 0 && tgtAnon != 0 ? REFUSE_ANON_DIFFERENT : REFUSE_ANON_FORKED_TARGET;
+  }
+  // 6.18.8: the fork check is on the VMA whose anon_vma survives.
   // Case 1: tgt will take src's anon_vma (dup_anon_vma).
-  if (tgtAnon == 0 && srcAnon != 0) return !vmaIsForkChild(vmg.middle) && !vmaIsForkChild(vmg.copiedFrom);
+  if (tgtAnon == 0) {
+    return vmaIsForkChild(vmg.middle) || vmaIsForkChild(vmg.copiedFrom) ? REFUSE_ANON_FORKED_SOURCE : OK;
+  }
   // Case 2: the range simply uses tgt's anon_vma.
-  if (tgtAnon != 0 && srcAnon == 0) return !vmaIsForkChild(tgt);
-  // Case 3: both share one (or neither has any).
-  return srcAnon == tgtAnon;
+  if (srcAnon == 0) return vmaIsForkChild(tgt) ? REFUSE_ANON_FORKED_TARGET : OK;
+  // Case 3: different anon_vmas; matena-2022 moves the absorbed one's folios when nothing shares them.
+  return policy == POLICY_MATENA_2022 && anonVmaUnshared(srcAnon) ? OK : REFUSE_ANON_DIFFERENT;
 }
 
 /** can_vma_merge_before(): the range can join the start of next. */
-function canMergeBefore(): bool {
+function canMergeBefore(): i32 {
   let next = vmg.next;
-  if (!isMergeableVma(next) || !isMergeableAnonVma(true)) return false;
-  return vmaPgoff(next) == vmg.pgoff + (vmg.end - vmg.start);
+  let r = mergeableVma(next);
+  if (r == OK) r = mergeableAnonVma(true);
+  if (r == OK && vmaPgoff(next) != vmg.pgoff + (vmg.end - vmg.start)) r = REFUSE_PGOFF;
+  return r;
 }
 
 /** can_vma_merge_after(): the range can join the end of prev. */
-function canMergeAfter(): bool {
+function canMergeAfter(): i32 {
   let prev = vmg.prev;
-  if (!isMergeableVma(prev) || !isMergeableAnonVma(false)) return false;
-  return vmaPgoff(prev) + vmaPages(prev) == vmg.pgoff;
+  let r = mergeableVma(prev);
+  if (r == OK) r = mergeableAnonVma(false);
+  if (r == OK && vmaPgoff(prev) + vmaPages(prev) != vmg.pgoff) r = REFUSE_PGOFF;
+  return r;
 }
 
+/** Whether prev is adjacent and the range can join it; a refusal is counted. */
 function canMergeLeft(): bool {
   let prev = vmg.prev;
-  return prev != 0 && vmaEnd(prev) == vmg.start && canMergeAfter();
+  if (prev == 0 || vmaEnd(prev) != vmg.start) return false;
+  let r = canMergeAfter();
+  if (r != OK) countRefusal(r);
+  return r == OK;
 }
 
-/** Also: merging both sides needs prev's and next's anon_vmas to agree. */
+/** Also: merging both sides needs prev's and next's anon_vmas to agree (next's is absorbed into prev). */
 function canMergeRight(canMergeLeftToo: bool): bool {
   let next = vmg.next;
   let prev = vmg.prev;
-  if (next == 0 || vmg.end != vmaStart(next) || !canMergeBefore()) return false;
-  if (!canMergeLeftToo) return true;
-  let pa = vmaAnonVma(prev);
-  let na = vmaAnonVma(next);
-  return pa == 0 || na == 0 || pa == na;
+  if (next == 0 || vmg.end != vmaStart(next)) return false;
+  let r = canMergeBefore();
+  if (r == OK && canMergeLeftToo) {
+    let pa = vmaAnonVma(prev);
+    let na = vmaAnonVma(next);
+    let agree = pa == 0 || na == 0 || pa == na || policy == POLICY_CHAIN_UNION_2010 ||
+      (policy == POLICY_MATENA_2022 && anonVmaUnshared(na));
+    if (!agree) r = REFUSE_ANON_PREV_NEXT;
+  }
+  if (r != OK) countRefusal(r);
+  return r == OK;
+}
+
+/** The no-merge policy (and VM_SPECIAL ranges): every adjacent neighbour is refused for `reason`. */
+function refuseAll(reason: i32, checkPrev: bool, checkNext: bool): usize {
+  if (checkPrev && vmg.prev != 0 && vmaEnd(vmg.prev) == vmg.start) countRefusal(reason);
+  if (checkNext && vmg.next != 0 && vmaStart(vmg.next) == vmg.end) countRefusal(reason);
+  return 0;
+}
+
+/**
+ * The target takes over [lo, hi) of `src` (a VMA it absorbs, wholly or in
+ * part, or the mremap source): dup_anon_vma() when it has no anon_vma yet;
+ * otherwise matena-2022 moves src's folios there to its anon_vma and
+ * chain-union-2010 links it to every anon_vma src links to.
+ */
+function absorbAnonVma(target: usize, src: usize, lo: u64, hi: u64): void {
+  let ta = vmaAnonVma(target);
+  let sa = vmaAnonVma(src);
+  if (ta == 0) {
+    dupAnonVma(target, src);
+  } else if (sa != 0 && sa != ta) {
+    if (policy == POLICY_MATENA_2022) countFoliosMoved(ptMoveFolios(mmPt(vmg.mm), lo, hi, sa, ta));
+    else if (policy == POLICY_CHAIN_UNION_2010) countChainLinks(anonVmaChainUnion(target, src));
+  }
 }
 
 /**
@@ -151,8 +213,9 @@ function vmaExpand(): void {
   let target = vmg.target;
   let next = vmg.next;
   let removeNext = next != 0 && target != next && vmg.end == vmaEnd(next);
-  if (removeNext) dupAnonVma(target, next);
-  if (vmg.copiedFrom != 0) dupAnonVma(target, vmg.copiedFrom);
+  if (removeNext) absorbAnonVma(target, next, vmaStart(next), vmaEnd(next));
+  // The mremap source's pages arrive after the merge (mremap.ts moves their folios).
+  if (vmg.copiedFrom != 0) absorbAnonVma(target, vmg.copiedFrom, 0, 0);
   vmg.removeNext = removeNext;
   vmg.removeMiddle = false;
   commitMerge(0, 0);
@@ -171,7 +234,8 @@ export function vmaMergeNewRange(): usize {
   let prev = vmg.prev;
   let next = vmg.next;
   let end = vmg.end;
-  if ((vmg.flags & VM_SPECIAL) != 0 || (prev == 0 && next == 0)) return 0;
+  if (policy == POLICY_NO_MERGE) return refuseAll(REFUSE_POLICY, true, !vmg.justExpand);
+  if ((vmg.flags & VM_SPECIAL) != 0) return refuseAll(REFUSE_SPECIAL, true, !vmg.justExpand);
   let left = canMergeLeft();
   let right = !vmg.justExpand && canMergeRight(left);
   if (right) {
@@ -185,9 +249,12 @@ export function vmaMergeNewRange(): usize {
     // A next with a close hook may grow but not be removed: merge left only.
     if (right && vmaHasClose(next)) {
       vmg.end = end;
+      right = false;
+      countRefusal(REFUSE_CLOSE_HOOK);
     }
   }
   if (vmg.target == 0) return 0;
+  countMerge(vmg.isExpand ? MERGE_EXPAND : left && right ? MERGE_NEW_BOTH : left ? MERGE_NEW_LEFT : MERGE_NEW_RIGHT);
   vmaExpand();
   return vmg.target;
 }
@@ -205,13 +272,16 @@ export function vmaMergeExistingRange(nextOfMiddle: usize): usize {
   let end = vmg.end;
   let leftSide = start == vmaStart(middle);
   let rightSide = end == vmaEnd(middle);
-  if ((vmg.flags & VM_SPECIAL) != 0 || (!leftSide && !rightSide)) return 0;
+  if (!leftSide && !rightSide) return 0;
+  if (rightSide) vmg.next = nextOfMiddle;
+  if (policy == POLICY_NO_MERGE) return refuseAll(REFUSE_POLICY, leftSide, rightSide);
+  if ((vmg.flags & VM_SPECIAL) != 0) return refuseAll(REFUSE_SPECIAL, leftSide, rightSide);
 
   let mergeLeft = leftSide && canMergeLeft();
   let mergeRight = false;
   let next: usize = 0;
   if (rightSide) {
-    next = vmg.next = nextOfMiddle;
+    next = nextOfMiddle;
     mergeRight = canMergeRight(mergeLeft);
   }
   if (!mergeLeft && !mergeRight) return 0;
@@ -220,6 +290,7 @@ export function vmaMergeExistingRange(nextOfMiddle: usize): usize {
   vmg.removeMiddle = leftSide && rightSide;
   // Middle with a close hook cannot be removed: no merge at all.
   if (vmg.removeMiddle && vmaHasClose(middle)) {
+    countRefusal(REFUSE_CLOSE_HOOK);
     return 0;
   }
   vmg.removeNext = mergeBoth;
@@ -228,7 +299,10 @@ export function vmaMergeExistingRange(nextOfMiddle: usize): usize {
     vmg.removeNext = false;
     mergeRight = false;
     mergeBoth = false;
+    countRefusal(REFUSE_CLOSE_HOOK);
   }
+  countMerge(mergeBoth ? MERGE_EXISTING_BOTH : mergeLeft ? MERGE_EXISTING_LEFT : MERGE_EXISTING_RIGHT);
+  countMerge(vmg.removeMiddle ? MERGE_FULL : MERGE_PARTIAL);
   if (mergeRight) vmg.target = next;
   if (mergeLeft) vmg.target = prev;
 
@@ -242,7 +316,8 @@ export function vmaMergeExistingRange(nextOfMiddle: usize): usize {
     vmg.start = vmaStart(prev);
     vmg.end = vmaEnd(next);
     vmg.pgoff = vmaPgoff(prev);
-    dupAnonVma(prev, vmaAnonVma(next) != 0 ? next : middle);
+    absorbAnonVma(prev, next, vmaStart(next), vmaEnd(next));
+    absorbAnonVma(prev, middle, start, end);
   } else if (mergeLeft) {
     // |<------------>|      OR
     // |<----------------->|
@@ -255,7 +330,7 @@ export function vmaMergeExistingRange(nextOfMiddle: usize): usize {
       adjust = middle;
       adjustStart = end;
     }
-    dupAnonVma(prev, middle);
+    absorbAnonVma(prev, middle, start, end);
   } else {
     //     |<------------->| OR
     // |<----------------->|
@@ -272,7 +347,7 @@ export function vmaMergeExistingRange(nextOfMiddle: usize): usize {
       vmg.pgoff = vmaPgoff(next) - (vmaStart(next) - start);
       vmaAdjust(middle, vmaStart(middle), start, vmaPgoff(middle));
     }
-    dupAnonVma(next, middle);
+    absorbAnonVma(next, middle, start, end);
   }
   commitMerge(adjust, adjustStart);
   return vmg.target;

@@ -17,6 +17,7 @@ import {
 } from "./pagetable";
 import { Pool, beginReservedOp } from "./mem";
 import { vmaMergeExistingRange, vmaMergeNewRange, vmg, vmgFromVma, vmgNew } from "./merge";
+import { REFUSE_MAX_MAP_COUNT, countRefusal, countSplit } from "./policy";
 import * as rm from "./rangemap";
 import {
   VM_ACCOUNT, VM_DONTCOPY, VM_DONTDUMP, VM_EXEC, VM_GROWSDOWN, VM_HUGEPAGE, VM_HUGETLB, VM_IO, VM_LOCKED,
@@ -189,6 +190,7 @@ export function reserveOp(mm: usize, lo: u64, hi: u64, pages: u32): bool {
  * Returns the new VMA.
  */
 export function splitVmaNoCheck(mm: usize, vma: usize, addr: u64, newBelow: bool): usize {
+  countSplit();
   let n = vmaDup(vma);
   setVmaMm(n, mm);
   if (newBelow) {
@@ -207,7 +209,10 @@ export function splitVmaNoCheck(mm: usize, vma: usize, addr: u64, newBelow: bool
 
 /** split_vma(): __split_vma() that first refuses with ENOMEM at vm.max_map_count. */
 export function splitVma(mm: usize, vma: usize, addr: u64, newBelow: bool): i32 {
-  if (mapCount(mm) >= maxMapCount) return ENOMEM;
+  if (mapCount(mm) >= maxMapCount) {
+    countRefusal(REFUSE_MAX_MAP_COUNT);
+    return ENOMEM;
+  }
   splitVmaNoCheck(mm, vma, addr, newBelow);
   return 0;
 }

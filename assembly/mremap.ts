@@ -2,8 +2,9 @@
 // (MAYMOVE/FIXED, DONTUNMAP) and the 6.17 move of a range spanning VMAs.
 
 import { EFAULT, EINVAL, ENOMEM } from "./errno";
-import { anonVmaClone, unlinkAnonVmas } from "./anon_vma";
-import { ptCount, ptMove } from "./pagetable";
+import { anonVmaClone, anonVmaUnshared, unlinkAnonVmas } from "./anon_vma";
+import { ptCount, ptMove, ptMoveFolios, ptReindexFolios, ptSharesFolios } from "./pagetable";
+import { POLICY_MATENA_2022, countFoliosMoved, policy } from "./policy";
 import { vmaMergeNewRange, vmg, vmgFromVma } from "./merge";
 import {
   findVma, getUnmappedArea, mmPt, munmapRange, needRange, reserveNeeds, vmaBefore, vmaLookup,
@@ -54,8 +55,22 @@ function copyVma(mm: usize, vma: usize, addr: u64, len: u64, pgoff: u64): usize 
 function moveVma(mm: usize, vma: usize, old: u64, oldLen: u64, to: u64, newLen: u64, dontunmap: bool): void {
   let wholeVma = old == vmaStart(vma) && old + oldLen == vmaEnd(vma);
   let pgoff = vmaPgoff(vma) + (old - vmaStart(vma));
-  let moved = copyVma(mm, vma, to, newLen, pgoff);
-  ptMove(mmPt(mm), old, to, oldLen); // folios keep mapping and index
+  let pt = mmPt(mm);
+  let av = vmaAnonVma(vma);
+  // matena-2022: a faulted anonymous VMA nothing shares takes its pgoff from
+  // where it lands, as an unfaulted one does, so it can merge there.
+  let rebase = policy == POLICY_MATENA_2022 && vmaIsAnonymous(vma) && av != 0 && anonVmaUnshared(av) &&
+    !ptSharesFolios(pt, old, old + oldLen);
+  let moved = copyVma(mm, vma, to, newLen, rebase ? to : pgoff);
+  ptMove(pt, old, to, oldLen); // folios keep mapping and index...
+  if (policy == POLICY_MATENA_2022) {
+    // ... but matena-2022 rewrites the index of rebased ones and the mapping of ones merged into another anon_vma.
+    let n: u32 = 0;
+    if (rebase) n = ptReindexFolios(pt, to, to + oldLen, vmaPgoff(moved) + (to - vmaStart(moved)));
+    let ma = vmaAnonVma(moved);
+    if (av != 0 && ma != 0 && ma != av) n = max(n, ptMoveFolios(pt, to, to + oldLen, av, ma));
+    countFoliosMoved(n);
+  }
   if (!dontunmap) {
     munmapRange(mm, old, old + oldLen);
     return;
@@ -116,6 +131,7 @@ export function mremap(mm: usize, addr: u64, oldLen: u64, newLen: u64, flags: u3
   if (addr + oldLen == vmaEnd(vma) && rangeFree(mm, vmaEnd(vma), vmaEnd(vma) + delta)) {
     vmgFromVma(mm, vma, vma, vmaEnd(vma), vmaEnd(vma) + delta);
     vmg.middle = 0;
+    vmg.isExpand = true;
     vmg.next = vmaNext(mm, vma);
     if (vmaMergeNewRange() != 0) return <i64>addr;
   }

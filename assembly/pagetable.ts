@@ -7,7 +7,7 @@
 // stay near one place (an rmap walk visiting process after process at the same
 // page, a fault loop) skip the descent.
 
-import { folioGet, folioPut } from "./folio";
+import { folioGet, folioMapcount, folioMapping, folioPut, setFolioIndex, setFolioMapping } from "./folio";
 import { Pool } from "./mem";
 import * as rm from "./rangemap";
 
@@ -232,6 +232,37 @@ export function pteWalkNext(): bool {
     }
   }
   return false;
+}
+
+/** The folios of [start, end) whose mapping is anon_vma `from` move to `to` (folio_move_anon_rmap); returns how many. */
+export function ptMoveFolios(pt: usize, start: u64, end: u64, from: usize, to: usize): u32 {
+  let n: u32 = 0;
+  pteWalk(pt, start, end);
+  while (pteWalkNext()) {
+    if (!isFolio(walkPte) || folioMapping(<usize>walkPte) != from) continue;
+    setFolioMapping(<usize>walkPte, to);
+    n++;
+  }
+  return n;
+}
+
+/** Whether a folio mapped in [start, end) is mapped anywhere else too. */
+export function ptSharesFolios(pt: usize, start: u64, end: u64): bool {
+  pteWalk(pt, start, end);
+  while (pteWalkNext()) if (isFolio(walkPte) && folioMapcount(<usize>walkPte) > 1) return true;
+  return false;
+}
+
+/** The folios of [start, end) get index `pgoff` + their offset from start; returns how many. */
+export function ptReindexFolios(pt: usize, start: u64, end: u64, pgoff: u64): u32 {
+  let n: u32 = 0;
+  pteWalk(pt, start, end);
+  while (pteWalkNext()) {
+    if (!isFolio(walkPte)) continue;
+    setFolioIndex(<usize>walkPte, pgoff + (walkPage - start));
+    n++;
+  }
+  return n;
 }
 
 /** PTEs present in [start, end): all of them, or only those mapping anonymous folios (smaps Anonymous). */

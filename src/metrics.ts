@@ -10,10 +10,61 @@ export interface Spread {
   max: number;
 }
 
+/** Merges by kind (design.md §7); partial and full count existing-range merges again by what they took of the middle. */
+export interface MergeCounts {
+  newLeft: number;
+  newRight: number;
+  newBoth: number;
+  existingLeft: number;
+  existingRight: number;
+  existingBoth: number;
+  partial: number;
+  full: number;
+  /** mremap growing a VMA in place. */
+  expand: number;
+}
+
+/** Refused merges by reason: each adjacent neighbour that did not merge counts once. */
+export interface RefusalCounts {
+  flags: number;
+  file: number;
+  pgoff: number;
+  /** anon_vma: the anon_vma that would survive is a fork child's (the target's / the source's). */
+  anonForkedTarget: number;
+  anonForkedSource: number;
+  /** anon_vma: both faulted, different anon_vmas. */
+  anonDifferent: number;
+  /** anon_vma: prev and next could each merge, but their anon_vmas differ. */
+  anonPrevNext: number;
+  closeHook: number;
+  special: number;
+  /** A split the op needed passed vm.max_map_count. */
+  maxMapCount: number;
+  /** The no-merge policy. */
+  policy: number;
+}
+
+const MERGE_KINDS: (keyof MergeCounts)[] = [
+  "newLeft", "newRight", "newBoth", "existingLeft", "existingRight", "existingBoth", "partial", "full", "expand",
+];
+const REFUSALS: (keyof RefusalCounts)[] = [
+  "flags", "file", "pgoff", "anonForkedTarget", "anonForkedSource", "anonDifferent", "anonPrevNext", "closeHook",
+  "special", "maxMapCount", "policy",
+];
+
 export interface Metrics {
+  policy: string;
+  forkReuse: boolean;
   processes: number;
+  merges: MergeCounts;
+  refusals: RefusalCounts;
+  splits: number;
+  /** What the policy's merges cost: folios whose mapping or index moved (matena-2022), links added to chains (chain-union-2010). */
+  policyCost: { foliosMoved: number; chainLinksAdded: number };
   vmas: {
     total: number;
+    /** The most VMAs alive at once, over all processes, since the start. */
+    peak: number;
     /** VMAs with an anon_vma. */
     faulted: number;
     /** By process id. */
@@ -74,9 +125,17 @@ export function metrics(sys: System): Metrics {
   }
   const walks = ex.rmap_cost(2);
   const bytes = ex.memory.buffer.byteLength;
+  const merges = Object.fromEntries(MERGE_KINDS.map((k, i) => [k, ex.sys_stat(i)])) as unknown as MergeCounts;
+  const refusals = Object.fromEntries(REFUSALS.map((k, i) => [k, ex.sys_stat(100 + i)])) as unknown as RefusalCounts;
   return {
+    policy: sys.policy,
+    forkReuse: sys.forkReuse,
     processes: sys.processes().length,
-    vmas: { total, faulted: chains.length, perProcess },
+    merges,
+    refusals,
+    splits: ex.sys_stat(200),
+    policyCost: { foliosMoved: ex.sys_stat(201), chainLinksAdded: ex.sys_stat(202) },
+    vmas: { total, peak: ex.sys_peak_vmas(), faulted: chains.length, perProcess },
     anonVmas: nodes.length,
     roots: perRoot.size,
     avcs: ex.stat_live(1),

@@ -52,7 +52,13 @@ export interface VmaInfo {
 }
 
 export interface SystemOptions {
-  /** The merge policy; only "linux-6.18" exists so far. */
+  /**
+   * The merge policy: "linux-6.18" (default, the kernel's), "linux-pre-6.16"
+   * (the list_is_singular() refusal of unfaulted targets), "matena-2022"
+   * (different anon_vmas merge when the absorbed one is an unshared root; its
+   * folios move), "chain-union-2010" (merge whatever the anon_vmas; chains
+   * union), "no-merge".
+   */
   policy?: string;
   /** vm.max_map_count (default 65530). */
   maxMapCount?: number;
@@ -84,7 +90,9 @@ const VMA_F64S = 8;
 /** Named files are 4 GiB, as in the reference kernel harness. */
 const FILE_PAGES = (4 * 2 ** 30) / 4096;
 
-export const POLICIES = ["linux-6.18"] as const;
+/** The built-in merge policies (design.md §5), in the order of the core's POLICY_* ids. */
+export const POLICIES = ["linux-6.18", "linux-pre-6.16", "matena-2022", "chain-union-2010", "no-merge"] as const;
+export type PolicyName = (typeof POLICIES)[number];
 
 /** What each code of the core's invariant check (assembly/check.ts) means. */
 const CHECK_RULES: Record<number, string> = {
@@ -141,6 +149,7 @@ function check(rc: number, what: string): void {
 export class System {
   readonly core: Core;
   readonly policy: string;
+  readonly forkReuse: boolean;
   private readonly procs = new Map<number, Process>();
   /** Backing objects by id: named files (one open file description each) and shmem objects. */
   private readonly objects: { name: string; shmem: boolean }[] = [{ name: "", shmem: false }];
@@ -156,7 +165,9 @@ export class System {
     this.core = Core.create();
     const ex = this.core.ex;
     ex.sys_set_max_map_count(opts.maxMapCount ?? 65530);
-    ex.sys_set_fork_reuse(opts.forkReuse === false ? 0 : 1);
+    this.forkReuse = opts.forkReuse !== false;
+    ex.sys_set_fork_reuse(this.forkReuse ? 1 : 0);
+    ex.sys_set_policy(POLICIES.indexOf(this.policy as PolicyName));
     if (opts.memoryLimit !== undefined) {
       if (!(opts.memoryLimit >= 0)) throw new VmalabError("EINVAL", `memoryLimit must be a byte count, got ${opts.memoryLimit}`);
       ex.mem_set_page_limit(Math.min(2 ** 15, Math.floor(opts.memoryLimit / 65536)));

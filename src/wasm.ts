@@ -90,6 +90,9 @@ export interface CoreExports {
   sys_set_max_map_count(n: number): void;
   sys_set_object_size(id: number, pages: number): number;
   sys_set_fork_reuse(on: number): void;
+  sys_set_policy(p: number): void;
+  sys_stat(which: number): number;
+  sys_peak_vmas(): number;
   stat_live(kind: number): number;
   scratch_buffer(): number;
   scratch_bytes(): number;
