@@ -171,9 +171,11 @@ function absorbAnonVma(target: usize, src: usize, lo: u64, hi: u64): void {
   let sa = vmaAnonVma(src);
   if (ta == 0) {
     dupAnonVma(target, src);
-  } else if (sa != 0 && sa != ta) {
-    if (policy == POLICY_MATENA_2022) countFoliosMoved(ptMoveFolios(mmPt(vmg.mm), lo, hi, sa, ta));
-    else if (policy == POLICY_CHAIN_UNION_2010) countChainLinks(anonVmaChainUnion(target, src));
+  } else if (sa != 0 && policy == POLICY_CHAIN_UNION_2010) {
+    // Even with the same anon_vma: an earlier union may have given src links target lacks.
+    countChainLinks(anonVmaChainUnion(target, src));
+  } else if (sa != 0 && sa != ta && policy == POLICY_MATENA_2022) {
+    countFoliosMoved(ptMoveFolios(mmPt(vmg.mm), lo, hi, sa, ta));
   }
 }
 
@@ -234,7 +236,12 @@ export function vmaMergeNewRange(): usize {
   let prev = vmg.prev;
   let next = vmg.next;
   let end = vmg.end;
-  if (policy == POLICY_NO_MERGE) return refuseAll(REFUSE_POLICY, true, !vmg.justExpand);
+  if (policy == POLICY_NO_MERGE) {
+    // Growing one VMA in place (mremap) is no merge: no-merge allows that alone.
+    if (!vmg.isExpand) return refuseAll(REFUSE_POLICY, true, !vmg.justExpand);
+    refuseAll(REFUSE_POLICY, false, true);
+    vmg.justExpand = true;
+  }
   if ((vmg.flags & VM_SPECIAL) != 0) return refuseAll(REFUSE_SPECIAL, true, !vmg.justExpand);
   let left = canMergeLeft();
   let right = !vmg.justExpand && canMergeRight(left);

@@ -10,6 +10,9 @@ import { readFileSync } from "node:fs";
 import { kernelCheck } from "../kernel/check.js";
 import { FAMILIES, generateScenario, type Family } from "../scenario/generate.js";
 import { KernelCheckError } from "../kernel/helper.js";
+import { POLICIES } from "../system.js";
+import { VmalabError } from "../wasm.js";
+import { runCompare } from "./compare.js";
 
 const USAGE = `vmalab ${VERSION} — a laboratory for Linux VMA management
 
@@ -22,6 +25,11 @@ Usage:
       Run each scenario on this machine's Linux kernel (through a small C
       helper compiled on first use) and on the simulator; print PASS or FAIL
       and the first difference. Exit status 1 when any fails.
+  vmalab compare --scenario FILE [--policy all|NAME,NAME...] [--fork-reuse on|off|both] [--json FILE]
+      Run the scenario once per merge policy on worker threads and print the
+      metrics side by side: VMAs, merges by kind, refused merges by reason,
+      splits, anon_vmas and chains, lock sharing per root, rmap cost, policy
+      cost, throughput. --json writes all. Policies: ${POLICIES.join(", ")}.
   vmalab generate FAMILY SEED [--ops N]
       Print a seeded scenario of a family that stresses merging
       (${FAMILIES.join(", ")}).
@@ -32,7 +40,7 @@ Usage:
   vmalab --help
 `;
 
-function main(argv: string[]): number {
+async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === "--version" || command === "-v") {
     console.log(VERSION);
@@ -70,6 +78,24 @@ function main(argv: string[]): number {
     }
     console.log(`${positionals.length - failed} passed, ${failed} failed`);
     return failed ? 1 : 0;
+  }
+  if (command === "compare") {
+    const { values, positionals } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: {
+        scenario: { type: "string" },
+        policy: { type: "string", default: "all" },
+        "fork-reuse": { type: "string", default: "on" },
+        json: { type: "string" },
+      },
+    });
+    if (values.scenario === undefined || positionals.length > 0) throw new UsageError("compare needs --scenario FILE");
+    const reuse = { on: true, off: false, both: "both" as const }[values["fork-reuse"]];
+    if (reuse === undefined) throw new UsageError(`--fork-reuse takes on, off or both, got '${values["fork-reuse"]}'`);
+    const policies = values.policy === "all" ? "all" : values.policy.split(",").map((p) => p.trim());
+    await runCompare({ scenario: values.scenario, policies, forkReuse: reuse, json: values.json });
+    return 0;
   }
   if (command === "generate") {
     const { values, positionals } = parseArgs({
@@ -112,12 +138,12 @@ function positiveInt(text: string, flag: string): number {
 }
 
 try {
-  process.exitCode = main(process.argv.slice(2));
+  process.exitCode = await main(process.argv.slice(2));
 } catch (err) {
   if (err instanceof UsageError || (err instanceof Error && err.name === "TypeError" && "code" in err)) {
     console.error(`vmalab: ${err.message}\n\n${USAGE}`);
     process.exitCode = 2;
-  } else if (err instanceof ScenarioSyntaxError || err instanceof KernelCheckError) {
+  } else if (err instanceof ScenarioSyntaxError || err instanceof KernelCheckError || err instanceof VmalabError) {
     console.error(`vmalab: ${err.message}`);
     process.exitCode = 2;
   } else {

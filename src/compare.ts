@@ -1,0 +1,108 @@
+// Running one op stream under several merge policies and putting the
+// design.md §7 metrics side by side. Runs are independent: with more than one
+// core they go to worker threads, with the same results as one after another.
+
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+import type { Metrics } from "./metrics.js";
+import { parseScenario, type ScenarioOp } from "./scenario/parse.js";
+import { runOps } from "./scenario/run.js";
+import { POLICIES, System } from "./system.js";
+import { VmalabError } from "./wasm.js";
+
+export interface CompareOptions {
+  /** The op stream: scenario text (design.md §6) or parsed ops. */
+  scenario?: string;
+  ops?: ScenarioOp[];
+  /** Policies to run (default: all). */
+  policies?: readonly string[] | "all";
+  /** anon_vma reuse at fork (7a3ef208e662): on, off, or a run with each (default on). */
+  forkReuse?: boolean | "both";
+  /** Run the validator at the end of each run (default true). */
+  check?: boolean;
+  /** Use worker threads when there is more than one core (default true). */
+  parallel?: boolean;
+}
+
+/** One policy's run over the op stream. */
+export interface PolicyRun {
+  policy: string;
+  forkReuse: boolean;
+  ops: number;
+  /** Ops that failed (their errno records). */
+  failedOps: number;
+  seconds: number;
+  opsPerSecond: number;
+  metrics: Metrics;
+}
+
+interface RunSpec {
+  ops: ScenarioOp[];
+  policy: string;
+  forkReuse: boolean;
+  check: boolean;
+}
+
+/** One run, start to end, on a fresh System. */
+export function runPolicy(spec: RunSpec): PolicyRun {
+  const sys = System.createSync({ policy: spec.policy, forkReuse: spec.forkReuse });
+  const t0 = performance.now();
+  const records = runOps(sys, spec.ops);
+  const seconds = (performance.now() - t0) / 1000;
+  if (spec.check) sys.checkInvariants();
+  return {
+    policy: spec.policy,
+    forkReuse: spec.forkReuse,
+    ops: spec.ops.length,
+    failedOps: records.filter((r) => "errno" in r).length,
+    seconds,
+    opsPerSecond: spec.ops.length / seconds,
+    metrics: sys.metrics(),
+  };
+}
+
+function policyList(p: CompareOptions["policies"]): string[] {
+  if (p === undefined || p === "all") return [...POLICIES];
+  for (const name of p) {
+    if (!(POLICIES as readonly string[]).includes(name)) {
+      throw new VmalabError("EINVAL", `unknown policy '${name}' (known: ${POLICIES.join(", ")})`);
+    }
+  }
+  return [...p];
+}
+
+/** Runs the op stream under each policy (and fork-reuse setting); results in the order asked. */
+export async function compare(opts: CompareOptions): Promise<PolicyRun[]> {
+  if ((opts.scenario === undefined) === (opts.ops === undefined)) {
+    throw new VmalabError("EINVAL", "compare needs exactly one of scenario or ops");
+  }
+  const ops = opts.ops ?? parseScenario(opts.scenario!);
+  const reuse = opts.forkReuse === "both" ? [true, false] : [opts.forkReuse !== false];
+  const specs: RunSpec[] = [];
+  for (const policy of policyList(opts.policies)) {
+    for (const forkReuse of reuse) specs.push({ ops, policy, forkReuse, check: opts.check !== false });
+  }
+  const workers = opts.parallel === false ? 1 : Math.min(availableParallelism(), specs.length);
+  if (workers <= 1) return specs.map(runPolicy);
+  const results: PolicyRun[] = new Array(specs.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < specs.length) {
+      const i = next++;
+      results[i] = await inWorker(specs[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: workers }, lane));
+  return results;
+}
+
+function inWorker(spec: RunSpec): Promise<PolicyRun> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(new URL("./compare-worker.js", import.meta.url), { workerData: spec });
+    w.once("message", (m: { run?: PolicyRun; error?: { code?: string; message: string } }) => {
+      if (m.run) resolve(m.run);
+      else reject(m.error?.code ? new VmalabError(m.error.code, m.error.message) : new Error(m.error?.message));
+    });
+    w.once("error", reject);
+  });
+}
