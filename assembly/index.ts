@@ -14,6 +14,7 @@ import {
   endReservedOp, growPages, MAX_WASM_PAGES, injectFailureRate, injectReserveFailure, injectedFailures, poolBytes, setPageLimit,
 } from "./mem";
 import * as mm from "./mm";
+import { mergeLogBuffer, mergeLogClear, mergeLogCount, mergeLogDropped, mergeLogEnable } from "./mergelog";
 import { mremap } from "./mremap";
 import { setPolicy, stat as policyStat } from "./policy";
 import { ptBytes, ptCount } from "./pagetable";
@@ -195,6 +196,23 @@ export function sys_set_policy(p: i32): void {
 export function sys_stat(which: i32): f64 {
   return policyStat(which);
 }
+/** Turns the merge log (mergelog.ts) on or off: 0, or ENOMEM when its buffer cannot be had. */
+export function sys_merge_log(on: bool): i32 {
+  return mergeLogEnable(on) ? 0 : ENOMEM;
+}
+export function merge_log_buffer(): u32 {
+  return <u32>mergeLogBuffer();
+}
+export function merge_log_count(): i32 {
+  return mergeLogCount();
+}
+export function merge_log_dropped(): u32 {
+  return mergeLogDropped();
+}
+export function merge_log_clear(): void {
+  mergeLogClear();
+}
+
 /** The most VMAs alive at once since the start. */
 export function sys_peak_vmas(): u32 {
   return vma.vmas.peak;

@@ -4,6 +4,7 @@
 // `vmg`, the vma_merge_struct.
 
 import { anonVmaChainUnion, anonVmaUnshared, chainIsSingular, dupAnonVma, unlinkAnonVmas, vmaAdjust } from "./anon_vma";
+import { SIDE_NOT_ADJACENT, logBegin, logEnd, mergeLogOn } from "./mergelog";
 import { mmPt, vmaStore } from "./mm";
 import { ptMoveFolios } from "./pagetable";
 import {
@@ -37,6 +38,10 @@ export class VmaMergeStruct {
   justExpand: bool = false;
   /** mremap growing vmg.prev in place (counted as an expand, not a new-range merge). */
   isExpand: bool = false;
+  /** How each side was decided (mergelog.ts SIDE_* or a REFUSE_ reason) and the merge done (MERGE_* or -1). */
+  leftResult: i32 = SIDE_NOT_ADJACENT;
+  rightResult: i32 = SIDE_NOT_ADJACENT;
+  mergeKind: i32 = -1;
   removeMiddle: bool = false;
   removeNext: bool = false;
 }
@@ -133,6 +138,7 @@ function canMergeLeft(): bool {
   if (prev == 0 || vmaEnd(prev) != vmg.start) return false;
   let r = canMergeAfter();
   if (r != OK) countRefusal(r);
+  vmg.leftResult = r;
   return r == OK;
 }
 
@@ -150,14 +156,28 @@ function canMergeRight(canMergeLeftToo: bool): bool {
     if (!agree) r = REFUSE_ANON_PREV_NEXT;
   }
   if (r != OK) countRefusal(r);
+  vmg.rightResult = r;
   return r == OK;
 }
 
 /** The no-merge policy (and VM_SPECIAL ranges): every adjacent neighbour is refused for `reason`. */
 function refuseAll(reason: i32, checkPrev: bool, checkNext: bool): usize {
-  if (checkPrev && vmg.prev != 0 && vmaEnd(vmg.prev) == vmg.start) countRefusal(reason);
-  if (checkNext && vmg.next != 0 && vmaStart(vmg.next) == vmg.end) countRefusal(reason);
+  if (checkPrev && vmg.prev != 0 && vmaEnd(vmg.prev) == vmg.start) refuse(true, reason);
+  if (checkNext && vmg.next != 0 && vmaStart(vmg.next) == vmg.end) refuse(false, reason);
   return 0;
+}
+
+/** A side that could merge is refused after all (close hooks). */
+function refuse(left: bool, reason: i32): void {
+  countRefusal(reason);
+  if (left) vmg.leftResult = reason;
+  else vmg.rightResult = reason;
+}
+
+/** Counts the merge and records its kind for the log. */
+function merged(kind: i32): void {
+  countMerge(kind);
+  vmg.mergeKind = kind;
 }
 
 /**
@@ -233,6 +253,21 @@ function vmaExpand(): void {
  *       ****NNNN   ->      NNNNNNNN  right (next grows down, takes the pgoff)
  */
 export function vmaMergeNewRange(): usize {
+  let log = mergeLogOn();
+  if (log) logBegin(vmg.isExpand ? 2 : 0, vmg.prev, 0, vmg.next, vmg.start, vmg.end, vmg.anonVma, vmg.pgoff, vmg.flags, vmg.file);
+  resetResults();
+  let r = mergeNewRange();
+  if (log) logEnd(vmg.mergeKind, vmg.leftResult, vmg.rightResult);
+  return r;
+}
+
+function resetResults(): void {
+  vmg.leftResult = SIDE_NOT_ADJACENT;
+  vmg.rightResult = SIDE_NOT_ADJACENT;
+  vmg.mergeKind = -1;
+}
+
+function mergeNewRange(): usize {
   let prev = vmg.prev;
   let next = vmg.next;
   let end = vmg.end;
@@ -257,11 +292,11 @@ export function vmaMergeNewRange(): usize {
     if (right && vmaHasClose(next)) {
       vmg.end = end;
       right = false;
-      countRefusal(REFUSE_CLOSE_HOOK);
+      refuse(false, REFUSE_CLOSE_HOOK);
     }
   }
   if (vmg.target == 0) return 0;
-  countMerge(vmg.isExpand ? MERGE_EXPAND : left && right ? MERGE_NEW_BOTH : left ? MERGE_NEW_LEFT : MERGE_NEW_RIGHT);
+  merged(vmg.isExpand ? MERGE_EXPAND : left && right ? MERGE_NEW_BOTH : left ? MERGE_NEW_LEFT : MERGE_NEW_RIGHT);
   vmaExpand();
   return vmg.target;
 }
@@ -273,6 +308,20 @@ export function vmaMergeNewRange(): usize {
  * vmg.prev is the VMA before middle, or middle itself when start is inside it.
  */
 export function vmaMergeExistingRange(nextOfMiddle: usize): usize {
+  let log = mergeLogOn();
+  if (log) {
+    let middle = vmg.middle;
+    let prev = vmg.prev == middle ? 0 : vmg.prev;
+    let next = vmg.end == vmaEnd(middle) ? nextOfMiddle : 0;
+    logBegin(1, prev, middle, next, vmg.start, vmg.end, vmg.anonVma, vmg.pgoff, vmg.flags, vmg.file);
+  }
+  resetResults();
+  let r = mergeExistingRange(nextOfMiddle);
+  if (log) logEnd(vmg.mergeKind, vmg.leftResult, vmg.rightResult);
+  return r;
+}
+
+function mergeExistingRange(nextOfMiddle: usize): usize {
   let middle = vmg.middle;
   let prev = vmg.prev;
   let start = vmg.start;
@@ -297,7 +346,8 @@ export function vmaMergeExistingRange(nextOfMiddle: usize): usize {
   vmg.removeMiddle = leftSide && rightSide;
   // Middle with a close hook cannot be removed: no merge at all.
   if (vmg.removeMiddle && vmaHasClose(middle)) {
-    countRefusal(REFUSE_CLOSE_HOOK);
+    refuse(mergeLeft, REFUSE_CLOSE_HOOK);
+    if (mergeLeft && mergeRight) vmg.rightResult = REFUSE_CLOSE_HOOK;
     return 0;
   }
   vmg.removeNext = mergeBoth;
@@ -306,9 +356,9 @@ export function vmaMergeExistingRange(nextOfMiddle: usize): usize {
     vmg.removeNext = false;
     mergeRight = false;
     mergeBoth = false;
-    countRefusal(REFUSE_CLOSE_HOOK);
+    refuse(false, REFUSE_CLOSE_HOOK);
   }
-  countMerge(mergeBoth ? MERGE_EXISTING_BOTH : mergeLeft ? MERGE_EXISTING_LEFT : MERGE_EXISTING_RIGHT);
+  merged(mergeBoth ? MERGE_EXISTING_BOTH : mergeLeft ? MERGE_EXISTING_LEFT : MERGE_EXISTING_RIGHT);
   countMerge(vmg.removeMiddle ? MERGE_FULL : MERGE_PARTIAL);
   if (mergeRight) vmg.target = next;
   if (mergeLeft) vmg.target = prev;

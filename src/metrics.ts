@@ -44,10 +44,12 @@ export interface RefusalCounts {
   policy: number;
 }
 
-const MERGE_KINDS: (keyof MergeCounts)[] = [
+/** Merge kinds in the order of the core's MERGE_* codes. */
+export const MERGE_KINDS: (keyof MergeCounts)[] = [
   "newLeft", "newRight", "newBoth", "existingLeft", "existingRight", "existingBoth", "partial", "full", "expand",
 ];
-const REFUSALS: (keyof RefusalCounts)[] = [
+/** Refusal reasons in the order of the core's REFUSE_* codes. */
+export const REFUSALS: (keyof RefusalCounts)[] = [
   "flags", "file", "pgoff", "anonForkedTarget", "anonForkedSource", "anonDifferent", "anonPrevNext", "closeHook",
   "special", "maxMapCount", "policy",
 ];

@@ -93,6 +93,11 @@ export interface CoreExports {
   sys_set_policy(p: number): void;
   sys_stat(which: number): number;
   sys_peak_vmas(): number;
+  sys_merge_log(on: number): number;
+  merge_log_buffer(): number;
+  merge_log_count(): number;
+  merge_log_dropped(): number;
+  merge_log_clear(): void;
   stat_live(kind: number): number;
   scratch_buffer(): number;
   scratch_bytes(): number;

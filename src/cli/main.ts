@@ -13,6 +13,7 @@ import { KernelCheckError } from "../kernel/helper.js";
 import { POLICIES } from "../system.js";
 import { VmalabError } from "../wasm.js";
 import { runCompare } from "./compare.js";
+import { explainScenario } from "../explain.js";
 
 const USAGE = `vmalab ${VERSION} — a laboratory for Linux VMA management
 
@@ -30,6 +31,10 @@ Usage:
       metrics side by side: VMAs, merges by kind, refused merges by reason,
       splits, anon_vmas and chains, lock sharing per root, rmap cost, policy
       cost, throughput. --json writes all. Policies: ${POLICIES.join(", ")}.
+  vmalab explain FILE [--policy NAME] [--op N]
+      Run the scenario and show every merge it tried (or those of op N):
+      prev | range | next as mm/vma.c's comments draw them, the rule that
+      decided each side, and what merged.
   vmalab generate FAMILY SEED [--ops N]
       Print a seeded scenario of a family that stresses merging
       (${FAMILIES.join(", ")}).
@@ -95,6 +100,19 @@ async function main(argv: string[]): Promise<number> {
     if (reuse === undefined) throw new UsageError(`--fork-reuse takes on, off or both, got '${values["fork-reuse"]}'`);
     const policies = values.policy === "all" ? "all" : values.policy.split(",").map((p) => p.trim());
     await runCompare({ scenario: values.scenario, policies, forkReuse: reuse, json: values.json });
+    return 0;
+  }
+  if (command === "explain") {
+    const { values, positionals } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: { policy: { type: "string", default: "linux-6.18" }, op: { type: "string" } },
+    });
+    if (positionals.length !== 1) throw new UsageError("explain needs one FILE");
+    const op = values.op === undefined ? undefined : Number(values.op);
+    if (op !== undefined && !(Number.isSafeInteger(op) && op >= 0)) throw new UsageError(`--op takes an op number, got '${values.op}'`);
+    const [file] = positionals;
+    console.log(explainScenario(readFileSync(file, "utf8"), { policy: values.policy, op, file }));
     return 0;
   }
   if (command === "generate") {
