@@ -10,7 +10,7 @@ import { folioMapcount, folioMapping, folios } from "./folio";
 import { findVma, mmMap, mmPt, vmaLookup, vmaNext } from "./mm";
 import { isFolio, pteWalk, pteWalkNext, walkPage, walkPte } from "./pagetable";
 import * as rm from "./rangemap";
-import { POLICY_CHAIN_UNION_2010, policy } from "./policy";
+import { policyUnionsChains } from "./policy";
 import { rmapWalk } from "./rmap";
 import { vmaAnonVma, vmaChain, vmaEnd, vmaMm, vmaPages, vmaPgoff, vmaStart } from "./vma";
 
@@ -96,7 +96,7 @@ function checkVmas(mms: usize, n: i32): i32 {
         if (a == av) own = true;
         if (avcVma(c) != v) return CHECK_ROOT;
         // One root per chain, but chain-union-2010 unions chains across hierarchies.
-        if (avRoot(a) != avRoot(av) && policy != POLICY_CHAIN_UNION_2010) return CHECK_ROOT;
+        if (avRoot(a) != avRoot(av) && !policyUnionsChains()) return CHECK_ROOT;
         // The link is filed in its anon_vma's tree under the VMA's pgoff range.
         if (avcStart(c) != vmaPgoff(v) || avcLast(c) != vmaPgoff(v) + vmaPages(v) - 1) return CHECK_INTERVAL_TREE;
         if (!inTree(avTree(a), c)) return CHECK_AVC_LISTED;

@@ -188,9 +188,9 @@ export function sys_set_max_map_count(n: u32): void {
 export function sys_set_fork_reuse(on: bool): void {
   setForkReuse(on);
 }
-/** The merge policy (policy.ts POLICY_*). */
-export function sys_set_policy(p: i32): void {
-  setPolicy(p);
+/** The merge policy (policy.ts POLICY_*) and, for a user policy, what its merges of different anon_vmas do (USER_*). */
+export function sys_set_policy(p: i32, userAction: i32): void {
+  setPolicy(p, userAction);
 }
 /** Merge counters: 0.. merges by kind, 100.. refusals by reason, 200 splits, 201 folios moved, 202 chain links added (policy.ts). */
 export function sys_stat(which: i32): f64 {

@@ -3,14 +3,14 @@
 // the mergeability predicates and commit. All state of one attempt travels in
 // `vmg`, the vma_merge_struct.
 
-import { anonVmaChainUnion, anonVmaUnshared, chainIsSingular, dupAnonVma, unlinkAnonVmas, vmaAdjust } from "./anon_vma";
+import { anonVmaChainUnion, anonVmaUnshared, avId, chainIsSingular, chainLength, dupAnonVma, unlinkAnonVmas, vmaAdjust } from "./anon_vma";
 import { SIDE_NOT_ADJACENT, logBegin, logEnd, mergeLogOn } from "./mergelog";
 import { mmPt, vmaStore } from "./mm";
 import { ptMoveFolios } from "./pagetable";
 import {
   MERGE_EXISTING_BOTH, MERGE_EXISTING_LEFT, MERGE_EXISTING_RIGHT, MERGE_EXPAND, MERGE_FULL, MERGE_NEW_BOTH,
   MERGE_NEW_LEFT, MERGE_NEW_RIGHT, MERGE_PARTIAL, POLICY_CHAIN_UNION_2010, POLICY_LINUX_PRE_616, POLICY_MATENA_2022,
-  POLICY_NO_MERGE, REFUSE_ANON_DIFFERENT, REFUSE_ANON_FORKED_SOURCE, REFUSE_ANON_FORKED_TARGET, REFUSE_ANON_PREV_NEXT,
+  POLICY_NO_MERGE, POLICY_USER, policyMovesFolios, policyUnionsChains, userMergeable, REFUSE_ANON_DIFFERENT, REFUSE_ANON_FORKED_SOURCE, REFUSE_ANON_FORKED_TARGET, REFUSE_ANON_PREV_NEXT,
   REFUSE_CLOSE_HOOK, REFUSE_FILE, REFUSE_FLAGS, REFUSE_PGOFF, REFUSE_POLICY, REFUSE_SPECIAL, countChainLinks,
   countFoliosMoved, countMerge, countRefusal, policy,
 } from "./policy";
@@ -97,6 +97,10 @@ function mergeableAnonVma(mergeNext: bool): i32 {
   let tgt = mergeNext ? vmg.next : vmg.prev;
   let tgtAnon = vmaAnonVma(tgt);
   let srcAnon = vmg.anonVma;
+  if (policy == POLICY_USER) {
+    let src = vmg.middle != 0 ? vmg.middle : vmg.copiedFrom;
+    return askUser(mergeNext ? 1 : 0, tgt, src, srcAnon);
+  }
   if (policy == POLICY_CHAIN_UNION_2010 || srcAnon == tgtAnon) return OK;
   if (policy == POLICY_LINUX_PRE_616) {
     // <= 6.15: the fork check is on the target, and an unfaulted target's empty chain fails it too.
@@ -112,6 +116,21 @@ function mergeableAnonVma(mergeNext: bool): i32 {
   if (srcAnon == 0) return vmaIsForkChild(tgt) ? REFUSE_ANON_FORKED_TARGET : OK;
   // Case 3: different anon_vmas; matena-2022 moves the absorbed one's folios when nothing shares them.
   return policy == POLICY_MATENA_2022 && anonVmaUnshared(srcAnon) ? OK : REFUSE_ANON_DIFFERENT;
+}
+
+/** A user policy's answer for merging `src` (whose anon_vma is srcAnon) into `tgt`. */
+function askUser(side: i32, tgt: usize, src: usize, srcAnon: usize): i32 {
+  let tgtAnon = vmaAnonVma(tgt);
+  let kind = vmg.isExpand ? 2 : vmg.middle != 0 ? 1 : 0;
+  let r = userMergeable(side, kind, tgtAnon == 0 ? 0 : avId(tgtAnon), chainLength(tgt), vmaIsForkChild(tgt),
+    tgtAnon != 0 && anonVmaUnshared(tgtAnon), srcAnon == 0 ? 0 : avId(srcAnon), src == 0 ? 0 : chainLength(src),
+    vmaIsForkChild(src), srcAnon != 0 && anonVmaUnshared(srcAnon));
+  if (r < OK || r > REFUSE_POLICY) r = REFUSE_POLICY;
+  // Moving folios that fork children share would hide them from rmap: refused whatever the policy said.
+  if (r == OK && policyMovesFolios() && srcAnon != 0 && tgtAnon != 0 && srcAnon != tgtAnon && !anonVmaUnshared(srcAnon)) {
+    r = REFUSE_ANON_DIFFERENT;
+  }
+  return r;
 }
 
 /** can_vma_merge_before(): the range can join the start of next. */
@@ -151,9 +170,13 @@ function canMergeRight(canMergeLeftToo: bool): bool {
   if (r == OK && canMergeLeftToo) {
     let pa = vmaAnonVma(prev);
     let na = vmaAnonVma(next);
-    let agree = pa == 0 || na == 0 || pa == na || policy == POLICY_CHAIN_UNION_2010 ||
-      (policy == POLICY_MATENA_2022 && anonVmaUnshared(na));
-    if (!agree) r = REFUSE_ANON_PREV_NEXT;
+    if (policy == POLICY_USER) {
+      r = askUser(2, prev, next, na);
+    } else {
+      let agree = pa == 0 || na == 0 || pa == na || policy == POLICY_CHAIN_UNION_2010 ||
+        (policy == POLICY_MATENA_2022 && anonVmaUnshared(na));
+      if (!agree) r = REFUSE_ANON_PREV_NEXT;
+    }
   }
   if (r != OK) countRefusal(r);
   vmg.rightResult = r;
@@ -191,10 +214,10 @@ function absorbAnonVma(target: usize, src: usize, lo: u64, hi: u64): void {
   let sa = vmaAnonVma(src);
   if (ta == 0) {
     dupAnonVma(target, src);
-  } else if (sa != 0 && policy == POLICY_CHAIN_UNION_2010) {
+  } else if (sa != 0 && policyUnionsChains()) {
     // Even with the same anon_vma: an earlier union may have given src links target lacks.
     countChainLinks(anonVmaChainUnion(target, src));
-  } else if (sa != 0 && sa != ta && policy == POLICY_MATENA_2022) {
+  } else if (sa != 0 && sa != ta && policyMovesFolios()) {
     countFoliosMoved(ptMoveFolios(mmPt(vmg.mm), lo, hi, sa, ta));
   }
 }

@@ -13,11 +13,41 @@ export const POLICY_MATENA_2022: i32 = 2;
 /** Merge whatever the anon_vmas; the survivor's chain becomes the union of both. */
 export const POLICY_CHAIN_UNION_2010: i32 = 3;
 export const POLICY_NO_MERGE: i32 = 4;
+/** A policy written in TypeScript: the anon_vma decision is asked of JavaScript (user_mergeable). */
+export const POLICY_USER: i32 = 5;
+
+/** What a user policy's merges of different anon_vmas do. */
+export const USER_MOVE_FOLIOS: i32 = 0;
+export const USER_UNION_CHAINS: i32 = 1;
 
 export let policy: i32 = POLICY_LINUX_618;
-export function setPolicy(p: i32): void {
+let userAction: i32 = USER_UNION_CHAINS;
+export function setPolicy(p: i32, action: i32): void {
   policy = p;
+  userAction = action;
 }
+
+/** The survivor of a merge of different anon_vmas takes the absorbed one's folios. */
+@inline export function policyMovesFolios(): bool {
+  return policy == POLICY_MATENA_2022 || (policy == POLICY_USER && userAction == USER_MOVE_FOLIOS);
+}
+
+/** The survivor of a merge links to every anon_vma the absorbed VMA links to (chains may span roots). */
+@inline export function policyUnionsChains(): bool {
+  return policy == POLICY_CHAIN_UNION_2010 || (policy == POLICY_USER && userAction == USER_UNION_CHAINS);
+}
+
+/**
+ * The JavaScript side of a user policy, asked (as the kernel checks, after
+ * flags and file, before pgoff) whether the anon_vmas allow a merge: side 0 (the range joins prev), 1 (joins next), 2 (prev would
+ * absorb next too); kind 0 new range, 1 existing range, 2 expand; then the
+ * target's and the source's anon_vma id (0: none), chain length, whether it
+ * is a fork child's and whether it is an unshared root. Returns -1 to allow,
+ * else a REFUSE_ reason.
+ */
+@external("env", "user_mergeable")
+export declare function userMergeable(side: i32, kind: i32, targetAnonVma: u32, targetChain: u32, targetForkChild: bool,
+  targetUnshared: bool, sourceAnonVma: u32, sourceChain: u32, sourceForkChild: bool, sourceUnshared: bool): i32;
 
 // Merge kinds.
 export const MERGE_NEW_LEFT: i32 = 0;

@@ -5,6 +5,7 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { Metrics } from "./metrics.js";
+import type { MergePolicy } from "./policy.js";
 import { parseScenario, type ScenarioOp } from "./scenario/parse.js";
 import { runOps } from "./scenario/run.js";
 import { POLICIES, System } from "./system.js";
@@ -14,8 +15,8 @@ export interface CompareOptions {
   /** The op stream: scenario text (design.md §6) or parsed ops. */
   scenario?: string;
   ops?: ScenarioOp[];
-  /** Policies to run (default: all). */
-  policies?: readonly string[] | "all";
+  /** Policies to run (default: all built-in ones): names, or MergePolicy objects (run on this thread). */
+  policies?: readonly (string | MergePolicy)[] | "all";
   /** anon_vma reuse at fork (7a3ef208e662): on, off, or a run with each (default on). */
   forkReuse?: boolean | "both";
   /** Run the validator at the end of each run (default true). */
@@ -38,7 +39,7 @@ export interface PolicyRun {
 
 interface RunSpec {
   ops: ScenarioOp[];
-  policy: string;
+  policy: string | MergePolicy;
   forkReuse: boolean;
   check: boolean;
 }
@@ -51,7 +52,7 @@ export function runPolicy(spec: RunSpec): PolicyRun {
   const seconds = (performance.now() - t0) / 1000;
   if (spec.check) sys.checkInvariants();
   return {
-    policy: spec.policy,
+    policy: sys.policy,
     forkReuse: spec.forkReuse,
     ops: spec.ops.length,
     failedOps: records.filter((r) => "errno" in r).length,
@@ -61,10 +62,10 @@ export function runPolicy(spec: RunSpec): PolicyRun {
   };
 }
 
-function policyList(p: CompareOptions["policies"]): string[] {
+function policyList(p: CompareOptions["policies"]): (string | MergePolicy)[] {
   if (p === undefined || p === "all") return [...POLICIES];
   for (const name of p) {
-    if (!(POLICIES as readonly string[]).includes(name)) {
+    if (typeof name === "string" && !(POLICIES as readonly string[]).includes(name)) {
       throw new VmalabError("EINVAL", `unknown policy '${name}' (known: ${POLICIES.join(", ")})`);
     }
   }
@@ -85,12 +86,13 @@ export async function compare(opts: CompareOptions): Promise<PolicyRun[]> {
   const workers = opts.parallel === false ? 1 : Math.min(availableParallelism(), specs.length);
   if (workers <= 1) return specs.map(runPolicy);
   const results: PolicyRun[] = new Array(specs.length);
-  let next = 0;
+  // A user policy's functions cannot cross to a worker: those runs stay here.
+  specs.forEach((spec, i) => {
+    if (typeof spec.policy !== "string") results[i] = runPolicy(spec);
+  });
+  const queue = specs.map((_, i) => i).filter((i) => results[i] === undefined);
   const lane = async () => {
-    while (next < specs.length) {
-      const i = next++;
-      results[i] = await inWorker(specs[i]);
-    }
+    for (let i = queue.shift(); i !== undefined; i = queue.shift()) results[i] = await inWorker(specs[i]);
   };
   await Promise.all(Array.from({ length: workers }, lane));
   return results;

@@ -5,6 +5,7 @@ export { DEFAULT_MMAP_BASE, System, Process, POLICIES } from "./system.js";
 export type { Advice, Backing, MmapOptions, MremapOptions, Prot, RmapResult, SystemOptions, VmaInfo } from "./system.js";
 export type { AnonVmaGraph, AnonVmaNode, LockChain, VmaNode } from "./anon-vma.js";
 export type { Metrics, MergeCounts, RefusalCounts, Spread } from "./metrics.js";
+export type { AnonVmaRefusal, MergeFacts, MergeParty, MergePolicy } from "./policy.js";
 export { compare } from "./compare.js";
 export type { CompareOptions, PolicyRun } from "./compare.js";
 export { explainEvent, explainScenario, setMergeLog, takeMergeLog } from "./explain.js";

@@ -6,6 +6,7 @@ import { parseScenario } from "./scenario/parse.js";
 import { runOps, type ScenarioRecord } from "./scenario/run.js";
 import { anonVmaGraph, type AnonVmaGraph, lockChain, type LockChain } from "./anon-vma.js";
 import { metrics, type Metrics } from "./metrics.js";
+import { type MergePolicy, USER_POLICY_ID, userAction, userMergeableBridge } from "./policy.js";
 import { checkPage, Core, fail, VmalabError } from "./wasm.js";
 import { ADVICE, type Advice, permsString, PROT, type Prot, VM, vmFlagsString } from "./vmflags.js";
 
@@ -57,9 +58,10 @@ export interface SystemOptions {
    * (the list_is_singular() refusal of unfaulted targets), "matena-2022"
    * (different anon_vmas merge when the absorbed one is an unshared root; its
    * folios move), "chain-union-2010" (merge whatever the anon_vmas; chains
-   * union), "no-merge".
+   * union), "no-merge"; or a MergePolicy object (policy.ts) deciding from
+   * JavaScript.
    */
-  policy?: string;
+  policy?: string | MergePolicy;
   /** vm.max_map_count (default 65530). */
   maxMapCount?: number;
   /** anon_vma reuse at fork, commit 7a3ef208e662 (default true). */
@@ -157,9 +159,10 @@ export class System {
   private readonly mmapBase: number;
 
   private constructor(opts: SystemOptions) {
-    this.policy = opts.policy ?? "linux-6.18";
-    if (!(POLICIES as readonly string[]).includes(this.policy)) {
-      throw new VmalabError("EINVAL", `unknown policy '${this.policy}' (known: ${POLICIES.join(", ")})`);
+    const policy = opts.policy ?? "linux-6.18";
+    this.policy = typeof policy === "string" ? policy : policy.name;
+    if (typeof policy === "string" && !(POLICIES as readonly string[]).includes(policy)) {
+      throw new VmalabError("EINVAL", `unknown policy '${policy}' (known: ${POLICIES.join(", ")})`);
     }
     this.mmapBase = checkPage(opts.mmapBase ?? DEFAULT_MMAP_BASE, "mmapBase");
     this.core = Core.create();
@@ -167,7 +170,13 @@ export class System {
     ex.sys_set_max_map_count(opts.maxMapCount ?? 65530);
     this.forkReuse = opts.forkReuse !== false;
     ex.sys_set_fork_reuse(this.forkReuse ? 1 : 0);
-    ex.sys_set_policy(POLICIES.indexOf(this.policy as PolicyName));
+    if (typeof policy === "string") {
+      ex.sys_set_policy(POLICIES.indexOf(policy as PolicyName), 0);
+    } else {
+      const action = userAction(policy);
+      this.core.userMergeable = userMergeableBridge(policy);
+      ex.sys_set_policy(USER_POLICY_ID, action);
+    }
     if (opts.memoryLimit !== undefined) {
       if (!(opts.memoryLimit >= 0)) throw new VmalabError("EINVAL", `memoryLimit must be a byte count, got ${opts.memoryLimit}`);
       ex.mem_set_page_limit(Math.min(2 ** 15, Math.floor(opts.memoryLimit / 65536)));

@@ -90,7 +90,7 @@ export interface CoreExports {
   sys_set_max_map_count(n: number): void;
   sys_set_object_size(id: number, pages: number): number;
   sys_set_fork_reuse(on: number): void;
-  sys_set_policy(p: number): void;
+  sys_set_policy(p: number, userAction: number): void;
   sys_stat(which: number): number;
   sys_peak_vmas(): number;
   sys_merge_log(on: number): number;
@@ -116,6 +116,13 @@ export class Core {
   /** Byte offset and size of the batch buffer. */
   readonly scratch: number;
   readonly scratchBytes: number;
+  /**
+   * The JavaScript half of a user merge policy (see assembly/policy.ts
+   * userMergeable): called only while the core's policy is the user one.
+   */
+  userMergeable: (...facts: number[]) => number = () => {
+    throw new Error("no user merge policy is set");
+  };
 
   /** A fresh instance with its own memory (objects made on it never share state with others). */
   static create(): Core {
@@ -130,6 +137,7 @@ export class Core {
           const text = (p: number) => (memory ? readString(memory, p) : "?");
           throw new Error(`vmalab core aborted: ${text(msg)} at ${text(file)}:${line}:${col}`);
         },
+        user_mergeable: (...facts: number[]) => this.userMergeable(...facts),
       },
     });
     this.ex = instance.exports as unknown as CoreExports;

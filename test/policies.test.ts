@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { parseScenario, POLICIES, runOps, System } from "../src/index.js";
+import { type MergePolicy, parseScenario, POLICIES, runOps, System } from "../src/index.js";
 // compare() runs workers from the built package (dist/compare-worker.js): test that build.
 import { compare } from "../dist/compare.js";
 import { FAMILIES, generateScenario } from "../src/scenario/generate.js";
@@ -196,5 +196,63 @@ describe("policies over the real-kernel cases and random workloads", () => {
     const bad = spawnSync(process.execPath, [...args.slice(0, 4), "--policy", "linux-7"], { encoding: "utf8" });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/EINVAL: unknown policy 'linux-7'/);
+  });
+});
+
+describe("merge policies written in TypeScript", () => {
+  // linux-6.18's anon_vma rule, restated as a user policy.
+  const ts618: MergePolicy = {
+    name: "ts-linux-6.18",
+    differentAnonVmas: "union-chains",
+    mergeable({ side, target, source }) {
+      if (side === "prev-next") {
+        return !target.anonVma || !source.anonVma || target.anonVma === source.anonVma ? true : "anonPrevNext";
+      }
+      if (!target.anonVma && source.anonVma) return source.forkChild ? "anonForkedSource" : true;
+      if (target.anonVma && !source.anonVma) return target.forkChild ? "anonForkedTarget" : true;
+      return target.anonVma === source.anonVma ? true : "anonDifferent";
+    },
+  };
+
+  test("the kernel's rule written in TypeScript reproduces linux-6.18 on every case", () => {
+    for (const name of caseNames()) {
+      const ops = parseScenario(readFileSync(join(CASES_DIR, `${name}.txt`), "utf8"));
+      const builtIn = System.createSync();
+      const user = System.createSync({ policy: ts618 });
+      expect(runOps(user, ops), name).toEqual(runOps(builtIn, ops));
+      const { policy: _a, ...m1 } = user.metrics();
+      const { policy: _b, ...m2 } = builtIn.metrics();
+      expect(m1, name).toEqual(m2);
+    }
+  });
+
+  test("a policy that merges everything by moving folios keeps rmap whole: shared folios are refused for it", () => {
+    const greedy: MergePolicy = { name: "greedy", differentAnonVmas: "move-folios", mergeable: () => true };
+    const sys = System.createSync({ policy: greedy });
+    runOps(sys, parseScenario(FORKED_NEIGHBOURS), () => sys.checkInvariants());
+    // The child's pieces have anon_vmas shared with the parent through fork: moving their folios would lose them.
+    expect(sys.process(1).mapCount).toBe(2);
+    expect(sys.metrics().refusals.anonDifferent).toBe(1);
+    const apart = System.createSync({ policy: greedy });
+    runOps(apart, parseScenario(FAULTED_APART), () => apart.checkInvariants());
+    expect(apart.process(0).mapCount).toBe(1);
+    expect(apart.metrics().policyCost.foliosMoved).toBe(2);
+    for (const family of FAMILIES) {
+      for (const differentAnonVmas of ["move-folios", "union-chains"] as const) {
+        const s = System.createSync({ policy: { ...greedy, differentAnonVmas } });
+        runOps(s, parseScenario(generateScenario(family, 5, 80)), () => s.checkInvariants());
+      }
+    }
+  });
+
+  test("a malformed policy object is EINVAL; compare runs user policies beside the built-in ones", async () => {
+    expect(() => System.createSync({ policy: { name: "x" } as unknown as MergePolicy })).toThrow(/EINVAL/);
+    expect(() =>
+      System.createSync({ policy: { ...ts618, differentAnonVmas: "merge" } as unknown as MergePolicy }),
+    ).toThrow(/EINVAL/);
+    const text = generateScenario("forkmerge", 4, 80);
+    const runs = await compare({ scenario: text, policies: ["linux-6.18", ts618] });
+    expect(runs.map((r) => r.policy)).toEqual(["linux-6.18", "ts-linux-6.18"]);
+    expect(runs[1].metrics.vmas).toEqual(runs[0].metrics.vmas);
   });
 });
