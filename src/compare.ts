@@ -6,15 +6,24 @@ import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { Metrics } from "./metrics.js";
 import type { MergePolicy } from "./policy.js";
+import { FAMILIES, type Family, generateScenario } from "./scenario/generate.js";
 import { parseScenario, type ScenarioOp } from "./scenario/parse.js";
 import { runOps } from "./scenario/run.js";
 import { POLICIES, System } from "./system.js";
 import { VmalabError } from "./wasm.js";
 
+/** A generated op stream: a scenario family of `vmalab generate`, its seed and length. */
+export interface WorkloadSpec {
+  name: string;
+  seed?: number;
+  ops?: number;
+}
+
 export interface CompareOptions {
-  /** The op stream: scenario text (design.md §6) or parsed ops. */
+  /** The op stream: scenario text (design.md §6), parsed ops, or a generated workload. */
   scenario?: string;
   ops?: ScenarioOp[];
+  workload?: WorkloadSpec;
   /** Policies to run (default: all built-in ones): names, or MergePolicy objects (run on this thread). */
   policies?: readonly (string | MergePolicy)[] | "all";
   /** anon_vma reuse at fork (7a3ef208e662): on, off, or a run with each (default on). */
@@ -72,12 +81,24 @@ function policyList(p: CompareOptions["policies"]): (string | MergePolicy)[] {
   return [...p];
 }
 
+/** The scenario text of a generated workload. */
+export function workloadScenario(w: WorkloadSpec): string {
+  if (!(FAMILIES as readonly string[]).includes(w.name)) {
+    throw new VmalabError("EINVAL", `unknown workload '${w.name}' (known: ${FAMILIES.join(", ")})`);
+  }
+  const seed = w.seed ?? 1;
+  const ops = w.ops ?? 1000;
+  for (const [k, v] of [["seed", seed], ["ops", ops]] as const) {
+    if (!Number.isSafeInteger(v) || v < 1) throw new VmalabError("EINVAL", `workload ${k} must be a positive integer, got ${v}`);
+  }
+  return generateScenario(w.name as Family, seed, ops);
+}
+
 /** Runs the op stream under each policy (and fork-reuse setting); results in the order asked. */
 export async function compare(opts: CompareOptions): Promise<PolicyRun[]> {
-  if ((opts.scenario === undefined) === (opts.ops === undefined)) {
-    throw new VmalabError("EINVAL", "compare needs exactly one of scenario or ops");
-  }
-  const ops = opts.ops ?? parseScenario(opts.scenario!);
+  const inputs = [opts.scenario, opts.ops, opts.workload].filter((x) => x !== undefined).length;
+  if (inputs !== 1) throw new VmalabError("EINVAL", "compare needs exactly one of scenario, ops or workload");
+  const ops = opts.ops ?? parseScenario(opts.scenario ?? workloadScenario(opts.workload!));
   const reuse = opts.forkReuse === "both" ? [true, false] : [opts.forkReuse !== false];
   const specs: RunSpec[] = [];
   for (const policy of policyList(opts.policies)) {

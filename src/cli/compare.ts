@@ -1,12 +1,14 @@
 // `vmalab compare`: one op stream, every policy asked for, metrics side by side.
 
 import { readFileSync, writeFileSync } from "node:fs";
-import { compare, type PolicyRun } from "../compare.js";
+import { compare, type PolicyRun, type WorkloadSpec, workloadScenario } from "../compare.js";
 import type { Metrics } from "../metrics.js";
 import { formatTable } from "../report/table.js";
 
 export interface CompareCliOptions {
-  scenario: string;
+  /** A scenario file, or a generated workload. */
+  scenario?: string;
+  workload?: WorkloadSpec;
   policies: string[] | "all";
   forkReuse: boolean | "both";
   json?: string;
@@ -59,10 +61,12 @@ const ROWS: [string, (r: PolicyRun, m: Metrics) => number][] = [
 ];
 
 export async function runCompare(opts: CompareCliOptions): Promise<PolicyRun[]> {
-  const runs = await compare({ scenario: readFileSync(opts.scenario, "utf8"), policies: opts.policies, forkReuse: opts.forkReuse });
+  const scenario = opts.scenario === undefined ? workloadScenario(opts.workload!) : readFileSync(opts.scenario, "utf8");
+  const runs = await compare({ scenario, policies: opts.policies, forkReuse: opts.forkReuse });
   const headers = ["", ...runs.map((r) => (opts.forkReuse === "both" ? `${r.policy} reuse=${r.forkReuse ? "on" : "off"}` : r.policy))];
-  console.log(`${opts.scenario}: ${runs[0].ops} ops`);
+  const what = opts.scenario ?? `workload ${opts.workload!.name} seed ${opts.workload!.seed ?? 1}`;
+  console.log(`${what}: ${runs[0].ops} ops`);
   console.log(formatTable(headers, ROWS.map(([label, get]) => [label, ...runs.map((r) => get(r, r.metrics))])));
-  if (opts.json) writeFileSync(opts.json, `${JSON.stringify({ scenario: opts.scenario, runs }, null, 2)}\n`);
+  if (opts.json) writeFileSync(opts.json, `${JSON.stringify({ scenario: opts.scenario, workload: opts.workload, runs }, null, 2)}\n`);
   return runs;
 }

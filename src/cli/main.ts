@@ -26,8 +26,10 @@ Usage:
       Run each scenario on this machine's Linux kernel (through a small C
       helper compiled on first use) and on the simulator; print PASS or FAIL
       and the first difference. Exit status 1 when any fails.
-  vmalab compare --scenario FILE [--policy all|NAME,NAME...] [--fork-reuse on|off|both] [--json FILE]
-      Run the scenario once per merge policy on worker threads and print the
+  vmalab compare (--scenario FILE | --workload NAME [--seed S] [--ops N])
+                 [--policy all|NAME,NAME...] [--fork-reuse on|off|both] [--json FILE]
+      Run the scenario (or a generated workload: one of the generate
+      families) once per merge policy on worker threads and print the
       metrics side by side: VMAs, merges by kind, refused merges by reason,
       splits, anon_vmas and chains, lock sharing per root, rmap cost, policy
       cost, throughput. --json writes all. Policies: ${POLICIES.join(", ")}.
@@ -90,16 +92,23 @@ async function main(argv: string[]): Promise<number> {
       allowPositionals: true,
       options: {
         scenario: { type: "string" },
+        workload: { type: "string" },
+        seed: { type: "string", default: "1" },
+        ops: { type: "string", default: "1000" },
         policy: { type: "string", default: "all" },
         "fork-reuse": { type: "string", default: "on" },
         json: { type: "string" },
       },
     });
-    if (values.scenario === undefined || positionals.length > 0) throw new UsageError("compare needs --scenario FILE");
+    if ((values.scenario === undefined) === (values.workload === undefined) || positionals.length > 0) {
+      throw new UsageError("compare needs --scenario FILE or --workload NAME");
+    }
     const reuse = { on: true, off: false, both: "both" as const }[values["fork-reuse"]];
     if (reuse === undefined) throw new UsageError(`--fork-reuse takes on, off or both, got '${values["fork-reuse"]}'`);
     const policies = values.policy === "all" ? "all" : values.policy.split(",").map((p) => p.trim());
-    await runCompare({ scenario: values.scenario, policies, forkReuse: reuse, json: values.json });
+    const workload = values.workload === undefined ? undefined
+      : { name: values.workload, seed: positiveInt(values.seed, "--seed"), ops: positiveInt(values.ops, "--ops") };
+    await runCompare({ scenario: values.scenario, workload, policies, forkReuse: reuse, json: values.json });
     return 0;
   }
   if (command === "explain") {
