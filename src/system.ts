@@ -413,6 +413,12 @@ export class Process {
     this.system.reap(this);
   }
 
+  /** execve(): the process keeps its id and gets a new, empty address space; returns it (this one is gone). */
+  exec(): Process {
+    this.exit();
+    return this.system.spawn(this.id);
+  }
+
   get mapCount(): number {
     return this.ex.mm_map_count(this.mm);
   }

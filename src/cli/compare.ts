@@ -4,11 +4,13 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { compare, type PolicyRun, type WorkloadSpec, workloadScenario } from "../compare.js";
 import type { Metrics } from "../metrics.js";
 import { formatTable } from "../report/table.js";
+import { formatReplayStats, traceToScenario } from "../trace/replay.js";
 
 export interface CompareCliOptions {
-  /** A scenario file, or a generated workload. */
+  /** A scenario file, a generated workload, or a trace file. */
   scenario?: string;
   workload?: WorkloadSpec;
+  trace?: string;
   policies: string[] | "all";
   forkReuse: boolean | "both";
   json?: string;
@@ -61,12 +63,22 @@ const ROWS: [string, (r: PolicyRun, m: Metrics) => number][] = [
 ];
 
 export async function runCompare(opts: CompareCliOptions): Promise<PolicyRun[]> {
-  const scenario = opts.scenario === undefined ? workloadScenario(opts.workload!) : readFileSync(opts.scenario, "utf8");
+  let scenario: string;
+  if (opts.scenario !== undefined) scenario = readFileSync(opts.scenario, "utf8");
+  else if (opts.workload !== undefined) scenario = workloadScenario(opts.workload);
+  else {
+    const replay = traceToScenario(readFileSync(opts.trace!, "utf8"));
+    console.log(formatReplayStats(opts.trace!, replay.stats));
+    scenario = replay.scenario;
+  }
   const runs = await compare({ scenario, policies: opts.policies, forkReuse: opts.forkReuse });
   const headers = ["", ...runs.map((r) => (opts.forkReuse === "both" ? `${r.policy} reuse=${r.forkReuse ? "on" : "off"}` : r.policy))];
-  const what = opts.scenario ?? `workload ${opts.workload!.name} seed ${opts.workload!.seed ?? 1}`;
+  const what = opts.scenario ?? opts.trace ?? `workload ${opts.workload!.name} seed ${opts.workload!.seed ?? 1}`;
   console.log(`${what}: ${runs[0].ops} ops`);
   console.log(formatTable(headers, ROWS.map(([label, get]) => [label, ...runs.map((r) => get(r, r.metrics))])));
-  if (opts.json) writeFileSync(opts.json, `${JSON.stringify({ scenario: opts.scenario, workload: opts.workload, runs }, null, 2)}\n`);
+  if (opts.json) {
+    const input = { scenario: opts.scenario, workload: opts.workload, trace: opts.trace };
+    writeFileSync(opts.json, `${JSON.stringify({ ...input, runs }, null, 2)}\n`);
+  }
   return runs;
 }

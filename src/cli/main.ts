@@ -6,7 +6,7 @@ import { VERSION } from "../version.js";
 import { runDemo } from "./demo.js";
 import { runScenarioFiles } from "./scenario.js";
 import { ScenarioSyntaxError } from "../scenario/parse.js";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { kernelCheck } from "../kernel/check.js";
 import { FAMILIES, generateScenario, type Family } from "../scenario/generate.js";
 import { KernelCheckError } from "../kernel/helper.js";
@@ -14,6 +14,9 @@ import { POLICIES } from "../system.js";
 import { VmalabError } from "../wasm.js";
 import { runCompare } from "./compare.js";
 import { explainScenario } from "../explain.js";
+import { recordTrace } from "../trace/record.js";
+import { formatReplayStats, traceToScenario } from "../trace/replay.js";
+import { TraceSyntaxError } from "../trace/strace.js";
 
 const USAGE = `vmalab ${VERSION} — a laboratory for Linux VMA management
 
@@ -26,10 +29,10 @@ Usage:
       Run each scenario on this machine's Linux kernel (through a small C
       helper compiled on first use) and on the simulator; print PASS or FAIL
       and the first difference. Exit status 1 when any fails.
-  vmalab compare (--scenario FILE | --workload NAME [--seed S] [--ops N])
+  vmalab compare (--scenario FILE | --workload NAME [--seed S] [--ops N] | --trace FILE)
                  [--policy all|NAME,NAME...] [--fork-reuse on|off|both] [--json FILE]
       Run the scenario (or a generated workload: one of the generate
-      families) once per merge policy on worker threads and print the
+      families; or a recorded trace) once per merge policy on worker threads and print the
       metrics side by side: VMAs, merges by kind, refused merges by reason,
       splits, anon_vmas and chains, lock sharing per root, rmap cost, policy
       cost, throughput. --json writes all. Policies: ${POLICIES.join(", ")}.
@@ -37,6 +40,13 @@ Usage:
       Run the scenario and show every merge it tried (or those of op N):
       prev | range | next as mm/vma.c's comments draw them, the rule that
       decided each side, and what merged.
+  vmalab record [--out FILE] -- CMD ARGS...
+      Run a program under strace -f and write its trace (default
+      vmalab.trace): the memory, process and open/close syscalls.
+  vmalab trace FILE [--strict] [--out SCENARIO]
+      Read a trace, turn it into a scenario at the traced addresses and print
+      what it held and what had to be rebuilt (README: Traces); --out writes
+      the scenario. --strict stops at the first unreadable line.
   vmalab generate FAMILY SEED [--ops N]
       Print a seeded scenario of a family that stresses merging
       (${FAMILIES.join(", ")}).
@@ -93,6 +103,7 @@ async function main(argv: string[]): Promise<number> {
       options: {
         scenario: { type: "string" },
         workload: { type: "string" },
+        trace: { type: "string" },
         seed: { type: "string", default: "1" },
         ops: { type: "string", default: "1000" },
         policy: { type: "string", default: "all" },
@@ -100,15 +111,14 @@ async function main(argv: string[]): Promise<number> {
         json: { type: "string" },
       },
     });
-    if ((values.scenario === undefined) === (values.workload === undefined) || positionals.length > 0) {
-      throw new UsageError("compare needs --scenario FILE or --workload NAME");
-    }
+    const inputs = [values.scenario, values.workload, values.trace].filter((x) => x !== undefined).length;
+    if (inputs !== 1 || positionals.length > 0) throw new UsageError("compare needs one of --scenario FILE, --workload NAME, --trace FILE");
     const reuse = { on: true, off: false, both: "both" as const }[values["fork-reuse"]];
     if (reuse === undefined) throw new UsageError(`--fork-reuse takes on, off or both, got '${values["fork-reuse"]}'`);
     const policies = values.policy === "all" ? "all" : values.policy.split(",").map((p) => p.trim());
     const workload = values.workload === undefined ? undefined
       : { name: values.workload, seed: positiveInt(values.seed, "--seed"), ops: positiveInt(values.ops, "--ops") };
-    await runCompare({ scenario: values.scenario, workload, policies, forkReuse: reuse, json: values.json });
+    await runCompare({ scenario: values.scenario, workload, trace: values.trace, policies, forkReuse: reuse, json: values.json });
     return 0;
   }
   if (command === "explain") {
@@ -122,6 +132,29 @@ async function main(argv: string[]): Promise<number> {
     if (op !== undefined && !(Number.isSafeInteger(op) && op >= 0)) throw new UsageError(`--op takes an op number, got '${values.op}'`);
     const [file] = positionals;
     console.log(explainScenario(readFileSync(file, "utf8"), { policy: values.policy, op, file }));
+    return 0;
+  }
+  if (command === "record") {
+    const { values, positionals } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: { out: { type: "string", default: "vmalab.trace" } },
+    });
+    if (positionals.length === 0) throw new UsageError("record needs a command: vmalab record [--out FILE] -- CMD ARGS...");
+    const status = recordTrace(positionals[0], positionals.slice(1), values.out);
+    console.error(`vmalab: trace written to ${values.out} (the program exited with ${status})`);
+    return status === 0 ? 0 : 1;
+  }
+  if (command === "trace") {
+    const { values, positionals } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: { strict: { type: "boolean", default: false }, out: { type: "string" } },
+    });
+    if (positionals.length !== 1) throw new UsageError("trace needs one FILE");
+    const { scenario, stats } = traceToScenario(readFileSync(positionals[0], "utf8"), { strict: values.strict });
+    if (values.out) writeFileSync(values.out, scenario);
+    console.log(formatReplayStats(positionals[0], stats));
     return 0;
   }
   if (command === "generate") {
@@ -170,7 +203,12 @@ try {
   if (err instanceof UsageError || (err instanceof Error && err.name === "TypeError" && "code" in err)) {
     console.error(`vmalab: ${err.message}\n\n${USAGE}`);
     process.exitCode = 2;
-  } else if (err instanceof ScenarioSyntaxError || err instanceof KernelCheckError || err instanceof VmalabError) {
+  } else if (
+    err instanceof ScenarioSyntaxError ||
+    err instanceof KernelCheckError ||
+    err instanceof VmalabError ||
+    err instanceof TraceSyntaxError
+  ) {
     console.error(`vmalab: ${err.message}`);
     process.exitCode = 2;
   } else {

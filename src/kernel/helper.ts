@@ -89,6 +89,8 @@ export function helperInput(ops: ScenarioOp[]): string {
         procs = Math.max(procs, o.id + 1);
         lines.push(`proc ${i} ${o.id}`);
         break;
+      case "exec":
+        throw new KernelCheckError("kernel-check cannot run exec (a trace replay's op): the helper forks, it does not exec");
       default:
         lines.push(`${o.op} ${i}`);
     }

@@ -15,6 +15,7 @@ export type Op =
   | { op: "fork"; child: number }
   | { op: "proc"; id: number }
   | { op: "exit" }
+  | { op: "exec" }
   | { op: "dump" };
 
 /** An op with where it came from: `index` counts ops (non-comment lines) from 0. */
@@ -44,6 +45,7 @@ const ARITY: Record<string, [number, number, string]> = {
   fork: [1, 1, "fork CHILD"],
   proc: [1, 1, "proc ID"],
   exit: [0, 0, "exit"],
+  exec: [0, 0, "exec"],
   dump: [0, 0, "dump"],
 };
 
@@ -120,7 +122,7 @@ export function parseScenario(text: string, file = "<scenario>"): ScenarioOp[] {
         op = { op: "proc", id: int(args[0], "ID") };
         break;
       default:
-        op = { op: name as "exit" | "dump" };
+        op = { op: name as "exit" | "exec" | "dump" };
     }
     ops.push({ ...op, index, line });
   }

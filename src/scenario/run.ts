@@ -57,6 +57,9 @@ export class ScenarioRun {
         return;
       case "exit":
         return p.exit();
+      case "exec":
+        p.exec();
+        return;
       case "rmap":
         this.out.push({ rmap: this.rmaps++, proc: this.current, page: op.page, mapped: p.rmap(op.page).mappings });
         return;

@@ -1,0 +1,296 @@
+// From a traced program's syscalls to a scenario (design.md §6) that replays
+// them at the traced addresses. What the trace cannot show is rebuilt by the
+// rules below and counted, never guessed silently:
+//
+// - Threads share their process's address space: a clone with CLONE_VM is
+//   the same process. A vfork child is replayed as a fork child (it runs in
+//   its parent's mm only until it execs), counted as approximated.
+// - execve gives the process a new, empty address space (`exec`); the layout
+//   the kernel builds there (the program, ld.so, stack, vdso) is not in the
+//   trace. When a call that succeeded in the trace (mprotect, madvise, mremap)
+//   meets memory the replay has not mapped, that memory is first mapped as
+//   a private read-only file `[execve]` covering the call's range: counted as
+//   `reconstructed`.
+// - Page faults are not in an strace trace: no page is touched, so no
+//   anon_vma is born (`faults: 0`); anonymous VMAs merge as unfaulted ones do.
+// - A call that failed in the trace is not replayed (counted).
+
+import { parseScenario } from "../scenario/parse.js";
+import { ScenarioRun } from "../scenario/run.js";
+import { System } from "../system.js";
+import type { Advice, Prot } from "../vmflags.js";
+import { parseStrace, type ParseStats } from "./strace.js";
+
+const PAGE = 4096;
+
+export interface ReplayStats extends ParseStats {
+  /** Syscalls read, by name. */
+  calls: Record<string, number>;
+  /** Calls that failed in the trace (not replayed). */
+  failed: number;
+  /** Syscalls vmalab does not model, by name (not replayed). */
+  unknown: Record<string, number>;
+  /** Calls with an argument vmalab cannot express (an advice it lacks, PROT_WRITE without read...), by what. */
+  approximated: Record<string, number>;
+  processes: number;
+  threads: number;
+  execs: number;
+  /** [execve] mappings made for memory the trace did not show. */
+  reconstructed: number;
+  /** Page faults replayed (none from strace). */
+  faults: number;
+  /** Ops of the scenario. */
+  ops: number;
+}
+
+const PROT_BITS: Record<string, number> = { PROT_NONE: 0, PROT_READ: 1, PROT_WRITE: 2, PROT_EXEC: 4 };
+const ADVICES: Record<string, Advice> = {
+  MADV_NORMAL: "normal",
+  MADV_RANDOM: "random",
+  MADV_SEQUENTIAL: "sequential",
+  MADV_DONTNEED: "dontneed",
+  MADV_DONTFORK: "dontfork",
+  MADV_DOFORK: "dofork",
+  MADV_MERGEABLE: "mergeable",
+  MADV_UNMERGEABLE: "unmergeable",
+  MADV_HUGEPAGE: "hugepage",
+  MADV_NOHUGEPAGE: "nohugepage",
+  MADV_DONTDUMP: "dontdump",
+  MADV_DODUMP: "dodump",
+  MADV_WIPEONFORK: "wipeonfork",
+  MADV_KEEPONFORK: "keeponfork",
+};
+/** Advices that change no VMA (page-level only): nothing to replay. */
+const PAGE_ADVICES = new Set(["MADV_FREE", "MADV_WILLNEED", "MADV_COLD", "MADV_PAGEOUT", "MADV_REMOVE", "MADV_POPULATE_READ", "MADV_POPULATE_WRITE"]);
+const MEMORY = new Set(["mmap", "munmap", "mprotect", "mremap", "madvise", "brk"]);
+const PROCESS = new Set(["clone", "clone3", "fork", "vfork", "execve", "exit_group", "exit"]);
+const FILES = new Set(["openat", "open", "close"]);
+
+const num = (s: string | undefined): number => (s === undefined || s === "NULL" ? 0 : Number(s));
+const flagSet = (s: string | undefined) => new Set((s ?? "").split("|").map((f) => f.trim()));
+const pagesOf = (bytes: number) => Math.ceil(bytes / PAGE);
+/** A file name as one scenario word (no spaces or '@'). */
+const fileWord = (path: string) => path.replace(/[%@\s]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+
+/** Converts a trace (strace -f output) to a scenario; replays it on linux-6.18 as it goes to apply the rules. */
+export function traceToScenario(text: string, opts: { strict?: boolean } = {}): { scenario: string; stats: ReplayStats } {
+  const { events, stats: parsed } = parseStrace(text, opts.strict);
+  const stats: ReplayStats = {
+    ...parsed,
+    calls: {},
+    failed: 0,
+    unknown: {},
+    approximated: {},
+    processes: 0,
+    threads: 0,
+    execs: 0,
+    reconstructed: 0,
+    faults: 0,
+    ops: 0,
+  };
+  const sys = System.createSync({ maxMapCount: 1 << 30 });
+  const run = new ScenarioRun(sys);
+  const out: string[] = ["# replayed from a trace by vmalab"];
+  const owner = new Map<number, number>(); // tid -> process id
+  const fds = new Map<number, Map<number, string>>(); // process -> fd -> path
+  const brk = new Map<number, number>(); // process -> current break (bytes)
+  let current = 0;
+  let first: number | undefined;
+  const count = (m: Record<string, number>, k: string) => (m[k] = (m[k] ?? 0) + 1);
+
+  const emit = (proc: number, line: string) => {
+    if (proc !== current) emitRaw(`proc ${proc}`);
+    current = proc;
+    emitRaw(line);
+  };
+  function emitRaw(line: string) {
+    out.push(line);
+    const [op] = parseScenario(line);
+    run.step({ ...op, index: 0 });
+    if (op.op === "proc") current = op.id;
+  }
+  const procOf = (tid: number): number => {
+    if (first === undefined) {
+      first = tid;
+      owner.set(tid, 0);
+      stats.processes++;
+    }
+    const p = owner.get(tid);
+    if (p === undefined) {
+      // A thread the trace shows before its clone returned: its process is unknown until then.
+      owner.set(tid, tid);
+      stats.processes++;
+      return tid;
+    }
+    return p;
+  };
+  /** Maps [execve] over whatever in [start, start + pages) the replay has not mapped. */
+  const reconstruct = (proc: number, start: number, pages: number) => {
+    let at = start;
+    for (const v of sys.process(proc).vmas(start, start + pages)) {
+      if (v.start > at) fill(proc, at, v.start - at);
+      at = Math.max(at, v.end);
+    }
+    if (at < start + pages) fill(proc, at, start + pages - at);
+  };
+  const fill = (proc: number, start: number, pages: number) => {
+    stats.reconstructed++;
+    emit(proc, `mmap ${start} ${pages} r file:[execve]@${start}`);
+  };
+  const prot = (s: string | undefined, what: string): Prot => {
+    let bits = 0;
+    for (const f of flagSet(s)) {
+      if (f in PROT_BITS) bits |= PROT_BITS[f];
+      else if (f !== "") count(stats.approximated, `${what} ${f}`);
+    }
+    if (bits === 2 || bits === 6) count(stats.approximated, `${what} write without read`);
+    return (["none", "r", "rw", "rw", "rx", "rx", "rwx", "rwx"] as const)[bits];
+  };
+
+  for (const e of events) {
+    if (e.kind === "exit") {
+      // The process ends with its leader thread (whose tid is its pid); other threads just go.
+      const p = procOf(e.tid);
+      const leader = p === 0 ? first : p;
+      if (e.tid === leader && sys.processes().some((q) => q.id === p)) {
+        emit(p, "dump");
+        emit(p, "exit");
+      }
+      continue;
+    }
+    count(stats.calls, e.name);
+    if (!MEMORY.has(e.name) && !PROCESS.has(e.name) && !FILES.has(e.name)) {
+      count(stats.unknown, e.name);
+      continue;
+    }
+    if (e.ret !== null && e.ret < 0) {
+      stats.failed++;
+      continue;
+    }
+    const p = procOf(e.tid);
+    if (!sys.processes().some((q) => q.id === p)) continue; // its process has exited
+    const a = e.args;
+    const ret = e.ret ?? 0;
+    switch (e.name) {
+      case "openat":
+      case "open": {
+        const path = /"((?:[^"\\]|\\.)*)"/.exec(a[e.name === "openat" ? 1 : 0] ?? "")?.[1] ?? `fd${ret}`;
+        if (!fds.has(p)) fds.set(p, new Map());
+        fds.get(p)!.set(ret, path);
+        break;
+      }
+      case "close":
+        fds.get(p)?.delete(num(a[0]));
+        break;
+      case "mmap": {
+        const [, len, pr, fl, fd, off] = a;
+        const flags = flagSet(fl);
+        const pages = pagesOf(num(len));
+        let kind = "anon";
+        if (flags.has("MAP_ANONYMOUS")) {
+          if (flags.has("MAP_SHARED")) kind = "shared-anon";
+        } else {
+          const path = fds.get(p)?.get(num(fd)) ?? `fd${num(fd)}`;
+          kind = `${flags.has("MAP_SHARED") ? "shared-" : ""}file:${fileWord(path)}@${Math.floor(num(off) / PAGE)}`;
+        }
+        const extra = [flags.has("MAP_NORESERVE") && "noreserve", flags.has("MAP_GROWSDOWN") && "growsdown"].filter(Boolean);
+        emit(p, `mmap ${ret / PAGE} ${pages} ${prot(pr, "mmap")} ${kind}${extra.map((x) => ` ${x}`).join("")}`);
+        break;
+      }
+      case "munmap":
+        emit(p, `munmap ${num(a[0]) / PAGE} ${pagesOf(num(a[1]))}`);
+        break;
+      case "mprotect": {
+        const start = num(a[0]) / PAGE;
+        const pages = pagesOf(num(a[1]));
+        reconstruct(p, start, pages);
+        emit(p, `mprotect ${start} ${pages} ${prot(a[2], "mprotect")}`);
+        break;
+      }
+      case "madvise": {
+        const advice = ADVICES[a[2]];
+        if (!advice) {
+          if (!PAGE_ADVICES.has(a[2])) count(stats.approximated, `madvise ${a[2]}`);
+          break;
+        }
+        const start = num(a[0]) / PAGE;
+        const pages = pagesOf(num(a[1]));
+        reconstruct(p, start, pages);
+        emit(p, `madvise ${start} ${pages} ${advice}`);
+        break;
+      }
+      case "mremap": {
+        const start = num(a[0]) / PAGE;
+        const oldPages = pagesOf(num(a[1]));
+        const newPages = pagesOf(num(a[2]));
+        const flags = flagSet(a[3]);
+        reconstruct(p, start, oldPages);
+        const moved = ret / PAGE !== start || flags.has("MREMAP_FIXED");
+        const words = [
+          moved && `fixed=${ret / PAGE}`,
+          flags.has("MREMAP_DONTUNMAP") && "dontunmap",
+        ].filter(Boolean);
+        emit(p, `mremap ${start} ${oldPages} ${newPages}${words.map((w) => ` ${w}`).join("")}`);
+        break;
+      }
+      case "brk": {
+        const was = brk.get(p);
+        brk.set(p, ret);
+        // brk(NULL) reports the start; the heap is [start, break) in whole pages.
+        if (was === undefined || ret === was) break;
+        const from = pagesOf(was);
+        const to = pagesOf(ret);
+        if (to > from) emit(p, `mmap ${from} ${to - from} rw anon`);
+        else if (to < from) emit(p, `munmap ${to} ${from - to}`);
+        break;
+      }
+      case "clone":
+      case "clone3":
+      case "fork":
+      case "vfork": {
+        const flags = flagSet(/flags=([A-Z_|0-9]+)/.exec(a.join(","))?.[1]);
+        const vfork = e.name === "vfork" || flags.has("CLONE_VFORK");
+        if (vfork) count(stats.approximated, "vfork replayed as fork");
+        if (flags.has("CLONE_VM") && !vfork) {
+          owner.set(ret, p);
+          stats.threads++;
+        } else {
+          owner.set(ret, ret);
+          stats.processes++;
+          emit(p, `fork ${ret}`);
+          fds.set(ret, new Map(fds.get(p)));
+          if (brk.has(p)) brk.set(ret, brk.get(p)!);
+        }
+        break;
+      }
+      case "execve":
+        stats.execs++;
+        emit(p, "exec");
+        brk.delete(p);
+        break;
+      case "exit_group":
+      case "exit":
+        break; // the +++ exited line ends the process
+    }
+  }
+  const scenario = `${out.join("\n")}\n`;
+  stats.ops = parseScenario(scenario).length;
+  return { scenario, stats };
+}
+
+/** The stats of a replay as a few lines of text. */
+export function formatReplayStats(file: string, s: ReplayStats): string {
+  const list = (m: Record<string, number>) =>
+    Object.entries(m)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ") || "none";
+  const calls = Object.values(s.calls).reduce((a, b) => a + b, 0);
+  return [
+    `${file}: ${s.lines} lines, ${calls} syscalls (${list(s.calls)})`,
+    `  processes ${s.processes}, threads ${s.threads}, execs ${s.execs}; ${s.ops} scenario ops`,
+    `  not replayed: failed in the trace ${s.failed}; unknown syscalls: ${list(s.unknown)}`,
+    `  approximated: ${list(s.approximated)}`,
+    `  rebuilt: ${s.reconstructed} [execve] mappings for memory the trace did not show; page faults replayed: ${s.faults}`,
+    `  unreadable lines: ${s.badLines.length}${s.badLines.length ? ` (first at line ${s.badLines[0]})` : ""}; calls never resumed: ${s.unfinished}; signals: ${s.signals}`,
+  ].join("\n");
+}
