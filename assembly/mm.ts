@@ -360,6 +360,7 @@ export const MAP_FIXED: u32 = 0x10;
 export const MAP_GROWSDOWN: u32 = 0x100;
 export const MAP_NORESERVE: u32 = 0x4000;
 export const MAP_POPULATE: u32 = 0x8000;
+export const MAP_STACK: u32 = 0x20000;
 
 /** calc_vm_prot_bits(). */
 @inline export function protToFlags(prot: u32): u64 {
@@ -379,6 +380,8 @@ export function mmapFixed(mm: usize, start: u64, len: u64, prot: u32, flags: u32
   let vmFlags = protToFlags(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
   if (shared) vmFlags |= VM_SHARED | VM_MAYSHARE;
   if ((flags & MAP_GROWSDOWN) != 0) vmFlags |= VM_GROWSDOWN;
+  // 6.7+: stacks are not backed by huge pages (calc_vm_flag_bits).
+  if ((flags & MAP_STACK) != 0) vmFlags |= VM_NOHUGEPAGE;
   // Overcommit is heuristic (the default): MAP_NORESERVE takes effect.
   if ((flags & MAP_NORESERVE) != 0) vmFlags |= VM_NORESERVE;
   if (file == 0) pgoff = start; // a private anonymous VMA's pgoff is its page index

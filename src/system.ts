@@ -22,6 +22,8 @@ export interface MmapOptions {
   noreserve?: boolean;
   populate?: boolean;
   growsdown?: boolean;
+  /** MAP_STACK: since Linux 6.7 the VMA gets VM_NOHUGEPAGE. */
+  stack?: boolean;
 }
 
 export interface MremapOptions {
@@ -85,6 +87,7 @@ const MAP_FIXED = 0x10;
 const MAP_GROWSDOWN = 0x100;
 const MAP_NORESERVE = 0x4000;
 const MAP_POPULATE = 0x8000;
+const MAP_STACK = 0x20000;
 const MREMAP_MAYMOVE = 1;
 const MREMAP_FIXED = 2;
 const MREMAP_DONTUNMAP = 4;
@@ -132,6 +135,7 @@ export function mmapFlags(backing: Backing, opts: MmapOptions): number {
   if (opts.noreserve) flags |= MAP_NORESERVE;
   if (opts.populate) flags |= MAP_POPULATE;
   if (opts.growsdown) flags |= MAP_GROWSDOWN;
+  if (opts.stack) flags |= MAP_STACK;
   return flags;
 }
 
@@ -210,6 +214,12 @@ export class System {
   /** Live processes, by id. */
   processes(): Process[] {
     return [...this.procs.values()].sort((a, b) => a.id - b.id);
+  }
+
+  /** A new process with an empty address space (one that was forked and has exec'd). */
+  spawnEmpty(id: number): Process {
+    if (!Number.isSafeInteger(id) || id < 0) throw new VmalabError("EINVAL", `a process id is a whole number, got ${id}`);
+    return this.spawn(id);
   }
 
   /** @internal */

@@ -19,3 +19,14 @@ describe(`kernel-check of generated scenarios (VMALAB_SEED=${SEED})`, () => {
     });
   }
 });
+
+test("MAP_STACK gives VM_NOHUGEPAGE: a stack does not merge with a plain neighbour (kernel-check)", () => {
+  const text = "mmap 100 4 rw anon stack\nmmap 104 4 rw anon\ntouch 100 8 w\nmprotect 100 8 r\ndump\n";
+  const r = kernelCheck(text, "map-stack");
+  expect(r.pass, r.difference).toBe(true);
+  const [dump] = r.kernel.filter((x) => "dump" in x);
+  expect(dump && "vmas" in dump && dump.vmas.map((v) => [v[0], v[1], v[5]])).toEqual([
+    [100, 104, "rd mr mw me ac nh"],
+    [104, 108, "rd mr mw me ac"],
+  ]);
+});

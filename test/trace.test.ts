@@ -1,11 +1,11 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { parseScenario, runOps, System } from "../src/index.js";
-import { recordTrace } from "../src/trace/record.js";
-import { traceToScenario } from "../src/trace/replay.js";
+import { perfTraceWorks, recordTrace, type Tracer } from "../src/trace/record.js";
+import { type ReplayStats, traceToScenario } from "../src/trace/replay.js";
 import { parseStrace, TraceSyntaxError } from "../src/trace/strace.js";
 
 const TRACE = `100 execve("/bin/app", ["app"], 0x7ffd /* 3 vars */) = 0
@@ -67,7 +67,7 @@ describe("strace traces", () => {
       `mmap ${page(0x400000)} 1 r file:[execve]@${page(0x400000)}`,
       `mprotect ${page(0x400000)} 1 r`,
       `mmap ${page(0x5000000)} 33 rw anon`,
-      `mmap ${page(0x7e0000000000)} 2049 none anon`,
+      `mmap ${page(0x7e0000000000)} 2049 none anon stack`,
       // The thread's mmap is its process's.
       `mmap ${page(0x7d0000000000)} 16 rw anon noreserve`,
       `madvise ${page(0x7d0000000000)} 1 dontfork`,
@@ -87,24 +87,61 @@ describe("strace traces", () => {
   });
 });
 
-// Recording needs strace and ptrace; .ci/run installs strace and requires these tests to run.
+const PERF = `         ? (         ): app/200  ... [continued]: execve())                                           = 0
+     0.400 ( 0.030 ms): app/200 mmap(len: 65536, prot: READ|WRITE, flags: PRIVATE|ANONYMOUS)       = 0x7f0000000000
+     0.500 (         ): app/200 exceptions:page_fault_user(address: 0x7f0000000010, ip: 1234, error_code: 6)
+     0.600 ( 0.100 ms): app/200 clone3(uargs: 0x7ffd0, size: 88)                               = 201
+     2.000 (         ): app/201 exceptions:page_fault_user(address: 0x7f0000001000, ip: 1234, error_code: 4)
+     0.650 (         ): app/201 mprotect(start: 0x7f0000002000, len: 4096)      ...
+     0.900 ( 0.010 ms): app/201  ... [continued]: mprotect())                                         = 0
+     0.800 (         ): app/200 exceptions:page_fault_kernel(address: 0x7f0000003000, ip: -5)
+LOST 3 events!
+     3.000 (         ): app/200 exit_group()                                                          = ?
+`;
+
+describe("perf trace", () => {
+  test("named arguments, continued calls, faults (write from the error code), time order, lost events", () => {
+    const { scenario, stats } = traceToScenario(PERF);
+    const page = 0x7f0000000000 / 4096;
+    expect(scenario.split("\n").filter((l) => l && !l.startsWith("#"))).toEqual([
+      "exec",
+      `mmap ${page} 16 rw anon`,
+      `touch ${page} 1 w`,
+      // The kernel's read of page 3 and the thread's mprotect (done at 0.91 ms) come before its fault at 2 ms.
+      `touch ${page + 3} 1 r`,
+      `mprotect ${page + 2} 1 none`,
+      `touch ${page + 1} 1 r`,
+      "dump",
+      "exit",
+    ]);
+    expect(stats).toMatchObject({ badLines: [9], threads: 1, processes: 1, faults: 3, faultsSkipped: 0 });
+    expect(stats.approximated).toEqual({ "clone3 flags unknown: a thread": 1 });
+    expect(() => traceToScenario(PERF, { strict: true })).toThrow(/^line 9: LOST 3 events!/);
+  });
+});
+
+// Recording needs the tracers (and ptrace / perf events); .ci/run installs them and requires these tests to run.
 const hasStrace = spawnSync("strace", ["-V"]).status === 0;
-if (!hasStrace && process.env.VMALAB_REQUIRE_STRACE === "1") throw new Error("strace is required here (apt-get install strace)");
+const hasPerf = perfTraceWorks();
+if ((!hasStrace || !hasPerf) && process.env.VMALAB_REQUIRE_TRACERS === "1") {
+  throw new Error(`tracers are required here: strace ${hasStrace ? "works" : "missing"}, perf trace ${hasPerf ? "works" : "missing"}`);
+}
 
-describe.runIf(hasStrace)("recorded programs replay as they ran", () => {
+describe("recorded programs replay as they ran", () => {
   const dir = mkdtempSync(join(tmpdir(), "vmalab-trace-"));
+  const bin = join(dir, "alloc-service");
 
-  test("an allocator-heavy service: the VMAs its syscalls made match its own /proc/self/maps", () => {
-    const bin = join(dir, "alloc-service");
-    const src = new URL("./fixtures/alloc-service.c", import.meta.url).pathname;
-    const cc = spawnSync(process.env.CC ?? "cc", ["-O1", "-pthread", "-o", bin, src], { encoding: "utf8" });
-    expect(cc.status, cc.stderr).toBe(0);
-    const maps = join(dir, "alloc.maps");
-    const trace = join(dir, "alloc.trace");
-    expect(recordTrace(bin, [maps], trace)).toBe(0);
+  /** Records the service, replays the trace; returns the VMAs its syscalls made and those matching its own maps. */
+  function proof(tracer: Tracer): { made: number; matched: number; stats: ReplayStats } {
+    if (!existsSync(bin)) {
+      const src = new URL("./fixtures/alloc-service.c", import.meta.url).pathname;
+      const cc = spawnSync(process.env.CC ?? "cc", ["-O1", "-pthread", "-o", bin, src], { encoding: "utf8" });
+      expect(cc.status, cc.stderr).toBe(0);
+    }
+    const maps = join(dir, `${tracer}.maps`);
+    const trace = join(dir, `${tracer}.trace`);
+    expect(recordTrace(bin, [maps], trace, tracer)).toBe(0);
     const { scenario, stats } = traceToScenario(readFileSync(trace, "utf8"));
-    expect(stats).toMatchObject({ badLines: [], processes: 2, execs: 1 });
-    expect(stats.threads).toBeGreaterThanOrEqual(4);
     const records = runOps(System.createSync({ maxMapCount: 1 << 30 }), parseScenario(scenario));
     const dump = records.filter((r) => "dump" in r && r.proc === 0).at(-1);
     if (!dump || !("vmas" in dump)) throw new Error("no final dump of the program");
@@ -118,10 +155,24 @@ describe.runIf(hasStrace)("recorded programs replay as they ran", () => {
       });
     const made = dump.vmas.filter(([, , , kind]) => !kind.includes("[execve]"));
     const matched = made.filter(([s, e, perms]) => real.includes(`${s}-${e} ${perms}`));
-    // With strace only no fault is replayed, so faulted neighbours the kernel kept apart may merge here.
-    console.log(`trace replay, strace only: ${matched.length} of ${made.length} VMAs match the program's maps`);
-    expect(made.length).toBeGreaterThan(20);
-    expect(matched.length / made.length).toBeGreaterThanOrEqual(0.9);
+    console.log(`trace replay with ${tracer}: ${matched.length} of ${made.length} VMAs match the program's own maps`);
+    return { made: made.length, matched: matched.length, stats };
+  }
+
+  test.runIf(hasPerf)("an allocator-heavy service recorded with perf trace (faults): every VMA its syscalls made matches its maps", () => {
+    const { made, matched, stats } = proof("perf");
+    expect(stats).toMatchObject({ badLines: [], processes: 2, execs: 1, threads: 4 });
+    expect(stats.faults).toBeGreaterThan(100);
+    expect(made).toBeGreaterThan(20);
+    expect(matched).toBe(made);
+  });
+
+  test.runIf(hasStrace)("the same with strace (no faults): the fraction that still matches", () => {
+    const { made, matched, stats } = proof("strace");
+    expect(stats).toMatchObject({ badLines: [], processes: 2, execs: 1, threads: 4, faults: 0 });
+    expect(made).toBeGreaterThan(20);
+    // Without faults no anon_vma is born: faulted neighbours the kernel kept apart may merge here.
+    expect(matched / made).toBeGreaterThanOrEqual(0.9);
   });
 
   for (const [name, cmd, args] of [
@@ -129,20 +180,22 @@ describe.runIf(hasStrace)("recorded programs replay as they ran", () => {
     ["python3", "python3", ["-c", "print(sum(range(10**6)))"]],
     ["git", "git", ["--version"]],
   ] as const) {
-    test.runIf(spawnSync(cmd, ["--version"]).status === 0)(`${name}: the replay runs to the end with sane metrics`, () => {
-      const trace = join(dir, `${name}.trace`);
-      expect(recordTrace(cmd, [...args], trace)).toBe(0);
-      const { scenario, stats } = traceToScenario(readFileSync(trace, "utf8"));
-      expect(stats.badLines).toEqual([]);
-      expect(stats.calls.mmap).toBeGreaterThan(5);
-      const sys = System.createSync({ maxMapCount: 1 << 30 });
-      const records = runOps(sys, parseScenario(scenario));
-      const dumps = records.filter((r) => "dump" in r);
-      expect(dumps.length).toBeGreaterThanOrEqual(1);
-      const m = sys.metrics();
-      expect(m.vmas.peak).toBeGreaterThan(5);
-      expect(m.merges.newLeft + m.merges.newRight + m.merges.existingLeft + m.merges.existingRight).toBeGreaterThan(0);
-      sys.checkInvariants();
-    });
+    test.runIf((hasPerf || hasStrace) && spawnSync(cmd, ["--version"]).status === 0)(
+      `${name}: the replay runs to the end with sane metrics`,
+      () => {
+        const trace = join(dir, `${name}.trace`);
+        expect(recordTrace(cmd, [...args], trace, hasPerf ? "perf" : "strace")).toBe(0);
+        const { scenario, stats } = traceToScenario(readFileSync(trace, "utf8"));
+        expect(stats.badLines).toEqual([]);
+        expect(stats.calls.mmap).toBeGreaterThan(5);
+        const sys = System.createSync({ maxMapCount: 1 << 30 });
+        const records = runOps(sys, parseScenario(scenario));
+        expect(records.filter((r) => "dump" in r).length).toBeGreaterThanOrEqual(1);
+        const m = sys.metrics();
+        expect(m.vmas.peak).toBeGreaterThan(5);
+        expect(m.merges.newLeft + m.merges.newRight + m.merges.existingLeft + m.merges.existingRight).toBeGreaterThan(0);
+        sys.checkInvariants();
+      },
+    );
   }
 });

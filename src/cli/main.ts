@@ -14,7 +14,7 @@ import { POLICIES } from "../system.js";
 import { VmalabError } from "../wasm.js";
 import { runCompare } from "./compare.js";
 import { explainScenario } from "../explain.js";
-import { recordTrace } from "../trace/record.js";
+import { defaultTracer, recordTrace, type Tracer } from "../trace/record.js";
 import { formatReplayStats, traceToScenario } from "../trace/replay.js";
 import { TraceSyntaxError } from "../trace/strace.js";
 
@@ -40,8 +40,9 @@ Usage:
       Run the scenario and show every merge it tried (or those of op N):
       prev | range | next as mm/vma.c's comments draw them, the rule that
       decided each side, and what merged.
-  vmalab record [--out FILE] -- CMD ARGS...
-      Run a program under strace -f and write its trace (default
+  vmalab record [--out FILE] [--tracer perf|strace] -- CMD ARGS...
+      Run a program under perf trace (syscalls and page faults; where it
+      works) or strace -f (syscalls only) and write its trace (default
       vmalab.trace): the memory, process and open/close syscalls.
   vmalab trace FILE [--strict] [--out SCENARIO]
       Read a trace, turn it into a scenario at the traced addresses and print
@@ -138,11 +139,15 @@ async function main(argv: string[]): Promise<number> {
     const { values, positionals } = parseArgs({
       args: rest,
       allowPositionals: true,
-      options: { out: { type: "string", default: "vmalab.trace" } },
+      options: { out: { type: "string", default: "vmalab.trace" }, tracer: { type: "string" } },
     });
     if (positionals.length === 0) throw new UsageError("record needs a command: vmalab record [--out FILE] -- CMD ARGS...");
-    const status = recordTrace(positionals[0], positionals.slice(1), values.out);
-    console.error(`vmalab: trace written to ${values.out} (the program exited with ${status})`);
+    if (values.tracer !== undefined && values.tracer !== "perf" && values.tracer !== "strace") {
+      throw new UsageError(`--tracer takes perf or strace, got '${values.tracer}'`);
+    }
+    const tracer = (values.tracer as Tracer | undefined) ?? defaultTracer();
+    const status = recordTrace(positionals[0], positionals.slice(1), values.out, tracer);
+    console.error(`vmalab: ${tracer} trace written to ${values.out} (the program exited with ${status})`);
     return status === 0 ? 0 : 1;
   }
   if (command === "trace") {

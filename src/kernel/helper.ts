@@ -90,7 +90,8 @@ export function helperInput(ops: ScenarioOp[]): string {
         lines.push(`proc ${i} ${o.id}`);
         break;
       case "exec":
-        throw new KernelCheckError("kernel-check cannot run exec (a trace replay's op): the helper forks, it does not exec");
+      case "spawn":
+        throw new KernelCheckError(`kernel-check cannot run ${o.op} (a trace replay's op): the helper forks, it does not exec`);
       default:
         lines.push(`${o.op} ${i}`);
     }

@@ -13,6 +13,7 @@ export type Op =
   | { op: "touch"; start: number; pages: number; access: "r" | "w" }
   | { op: "rmap"; page: number }
   | { op: "fork"; child: number }
+  | { op: "spawn"; child: number }
   | { op: "proc"; id: number }
   | { op: "exit" }
   | { op: "exec" }
@@ -35,7 +36,7 @@ export class ScenarioSyntaxError extends Error {
 const PROTS = new Set(Object.keys(PROT));
 const ADVICES = new Set(Object.keys(ADVICE));
 const ARITY: Record<string, [number, number, string]> = {
-  mmap: [4, 7, "mmap PAGE N PROT KIND [noreserve] [populate] [growsdown]"],
+  mmap: [4, 8, "mmap PAGE N PROT KIND [noreserve] [populate] [growsdown] [stack]"],
   munmap: [2, 2, "munmap PAGE N"],
   mprotect: [3, 3, "mprotect PAGE N PROT"],
   madvise: [3, 3, "madvise PAGE N ADVICE"],
@@ -43,6 +44,7 @@ const ARITY: Record<string, [number, number, string]> = {
   touch: [2, 3, "touch PAGE N r|w"],
   rmap: [1, 1, "rmap PAGE"],
   fork: [1, 1, "fork CHILD"],
+  spawn: [1, 1, "spawn CHILD"],
   proc: [1, 1, "proc ID"],
   exit: [0, 0, "exit"],
   exec: [0, 0, "exec"],
@@ -78,7 +80,7 @@ export function parseScenario(text: string, file = "<scenario>"): ScenarioOp[] {
       case "mmap": {
         const opts: MmapOptions = {};
         for (const w of args.slice(4)) {
-          if (w === "noreserve" || w === "populate" || w === "growsdown") opts[w] = true;
+          if (w === "noreserve" || w === "populate" || w === "growsdown" || w === "stack") opts[w] = true;
           else fail(`unknown mmap flag '${w}' (${usage})`);
         }
         op = { op: "mmap", start: int(args[0], "PAGE"), pages: int(args[1], "N"), prot: prot(args[2]), backing: backing(args[3], fail), opts };
@@ -116,7 +118,8 @@ export function parseScenario(text: string, file = "<scenario>"): ScenarioOp[] {
         op = { op: "rmap", page: int(args[0], "PAGE") };
         break;
       case "fork":
-        op = { op: "fork", child: int(args[0], "CHILD") };
+      case "spawn":
+        op = { op: name, child: int(args[0], "CHILD") };
         break;
       case "proc":
         op = { op: "proc", id: int(args[0], "ID") };

@@ -60,6 +60,9 @@ export class ScenarioRun {
       case "exec":
         p.exec();
         return;
+      case "spawn":
+        this.sys.spawnEmpty(op.child);
+        return;
       case "rmap":
         this.out.push({ rmap: this.rmaps++, proc: this.current, page: op.page, mapped: p.rmap(op.page).mappings });
         return;

@@ -11,14 +11,23 @@
 //   meets memory the replay has not mapped, that memory is first mapped as
 //   a private read-only file `[execve]` covering the call's range: counted as
 //   `reconstructed`.
-// - Page faults are not in an strace trace: no page is touched, so no
-//   anon_vma is born (`faults: 0`); anonymous VMAs merge as unfaulted ones do.
+// - Page faults come only with perf trace (exceptions:page_fault_user and
+//   _kernel): each becomes a one-page touch, a write when the error code says
+//   so. A fault on memory the replay has not mapped, or that its VMA does not
+//   allow, is not replayed (counted). An strace trace has no faults: no page
+//   is touched, so no anon_vma is born and anonymous VMAs merge as unfaulted
+//   ones do.
+// - perf trace hides clone3's flags: a clone3 child is taken for a thread;
+//   if a thread execs, it leaves as a process of its own with an empty
+//   address space (`spawn`), as posix_spawn's CLONE_VM|CLONE_VFORK child
+//   does. perf shows file names as pointers: each open is a file of its own.
 // - A call that failed in the trace is not replayed (counted).
 
 import { parseScenario } from "../scenario/parse.js";
 import { ScenarioRun } from "../scenario/run.js";
 import { System } from "../system.js";
 import type { Advice, Prot } from "../vmflags.js";
+import { isPerfTrace, parsePerfTrace } from "./perf.js";
 import { parseStrace, type ParseStats } from "./strace.js";
 
 const PAGE = 4096;
@@ -37,8 +46,9 @@ export interface ReplayStats extends ParseStats {
   execs: number;
   /** [execve] mappings made for memory the trace did not show. */
   reconstructed: number;
-  /** Page faults replayed (none from strace). */
+  /** Page faults replayed (none from strace), and those not replayed (unmapped or not allowed there). */
   faults: number;
+  faultsSkipped: number;
   /** Ops of the scenario. */
   ops: number;
 }
@@ -74,7 +84,7 @@ const fileWord = (path: string) => path.replace(/[%@\s]/g, (c) => `%${c.charCode
 
 /** Converts a trace (strace -f output) to a scenario; replays it on linux-6.18 as it goes to apply the rules. */
 export function traceToScenario(text: string, opts: { strict?: boolean } = {}): { scenario: string; stats: ReplayStats } {
-  const { events, stats: parsed } = parseStrace(text, opts.strict);
+  const { events, stats: parsed } = isPerfTrace(text) ? parsePerfTrace(text, opts.strict) : parseStrace(text, opts.strict);
   const stats: ReplayStats = {
     ...parsed,
     calls: {},
@@ -86,6 +96,7 @@ export function traceToScenario(text: string, opts: { strict?: boolean } = {}): 
     execs: 0,
     reconstructed: 0,
     faults: 0,
+    faultsSkipped: 0,
     ops: 0,
   };
   const sys = System.createSync({ maxMapCount: 1 << 30 });
@@ -94,6 +105,7 @@ export function traceToScenario(text: string, opts: { strict?: boolean } = {}): 
   const owner = new Map<number, number>(); // tid -> process id
   const fds = new Map<number, Map<number, string>>(); // process -> fd -> path
   const brk = new Map<number, number>(); // process -> current break (bytes)
+  const hiddenClones = new Set<number>(); // clone3 children of a perf trace, taken for threads
   let current = 0;
   let first: number | undefined;
   const count = (m: Record<string, number>, k: string) => (m[k] = (m[k] ?? 0) + 1);
@@ -116,13 +128,18 @@ export function traceToScenario(text: string, opts: { strict?: boolean } = {}): 
       stats.processes++;
     }
     const p = owner.get(tid);
-    if (p === undefined) {
-      // A thread the trace shows before its clone returned: its process is unknown until then.
-      owner.set(tid, tid);
-      stats.processes++;
-      return tid;
+    if (p !== undefined) return p;
+    const parent = threadParent.get(tid);
+    if (parent !== undefined && parent !== tid) {
+      // A thread seen before its clone returned.
+      const q = procOf(parent);
+      owner.set(tid, q);
+      return q;
     }
-    return p;
+    // A process seen before its fork returned: its events stand alone until then.
+    owner.set(tid, tid);
+    stats.processes++;
+    return tid;
   };
   /** Maps [execve] over whatever in [start, start + pages) the replay has not mapped. */
   const reconstruct = (proc: number, start: number, pages: number) => {
@@ -147,15 +164,38 @@ export function traceToScenario(text: string, opts: { strict?: boolean } = {}): 
     return (["none", "r", "rw", "rw", "rx", "rx", "rwx", "rwx"] as const)[bits];
   };
 
+  const alive = (p: number) => sys.processes().some((q) => q.id === p);
+  // A thread's first events may come before its parent's clone returns (perf): know every thread's parent up front.
+  const threadParent = new Map<number, number>();
+  for (const e of events) {
+    if (e.kind !== "call" || !(e.ret !== null && e.ret > 0) || (e.name !== "clone" && e.name !== "clone3")) continue;
+    const flagText = /flags=([A-Za-z_|0-9]+)/.exec(e.args.join(","))?.[1];
+    const flags = flagSet(flagText);
+    if ((e.name === "clone3" && flagText === undefined) || (flags.has("CLONE_VM") && !flags.has("CLONE_VFORK"))) {
+      threadParent.set(e.ret, e.tid);
+    }
+  }
   for (const e of events) {
     if (e.kind === "exit") {
-      // The process ends with its leader thread (whose tid is its pid); other threads just go.
+      // The process ends with exit_group or its leader thread (whose tid is its pid); other threads just go.
       const p = procOf(e.tid);
       const leader = p === 0 ? first : p;
-      if (e.tid === leader && sys.processes().some((q) => q.id === p)) {
+      if ((e.group || e.tid === leader) && alive(p)) {
         emit(p, "dump");
         emit(p, "exit");
       }
+      continue;
+    }
+    if (e.kind === "fault") {
+      const p = procOf(e.tid);
+      const [v] = alive(p) ? sys.process(p).vmas(e.page, e.page + 1) : [];
+      const allowed = v && v.start <= e.page && (e.write ? v.perms[1] === "w" : v.perms.slice(0, 3) !== "---");
+      if (!allowed) {
+        stats.faultsSkipped++;
+        continue;
+      }
+      stats.faults++;
+      emit(p, `touch ${e.page} 1 ${e.write ? "w" : "r"}`);
       continue;
     }
     count(stats.calls, e.name);
@@ -168,7 +208,7 @@ export function traceToScenario(text: string, opts: { strict?: boolean } = {}): 
       continue;
     }
     const p = procOf(e.tid);
-    if (!sys.processes().some((q) => q.id === p)) continue; // its process has exited
+    if (!alive(p)) continue; // its process has exited
     const a = e.args;
     const ret = e.ret ?? 0;
     switch (e.name) {
@@ -193,7 +233,11 @@ export function traceToScenario(text: string, opts: { strict?: boolean } = {}): 
           const path = fds.get(p)?.get(num(fd)) ?? `fd${num(fd)}`;
           kind = `${flags.has("MAP_SHARED") ? "shared-" : ""}file:${fileWord(path)}@${Math.floor(num(off) / PAGE)}`;
         }
-        const extra = [flags.has("MAP_NORESERVE") && "noreserve", flags.has("MAP_GROWSDOWN") && "growsdown"].filter(Boolean);
+        const extra = [
+          flags.has("MAP_NORESERVE") && "noreserve",
+          flags.has("MAP_GROWSDOWN") && "growsdown",
+          flags.has("MAP_STACK") && "stack",
+        ].filter(Boolean);
         emit(p, `mmap ${ret / PAGE} ${pages} ${prot(pr, "mmap")} ${kind}${extra.map((x) => ` ${x}`).join("")}`);
         break;
       }
@@ -248,10 +292,15 @@ export function traceToScenario(text: string, opts: { strict?: boolean } = {}): 
       case "clone3":
       case "fork":
       case "vfork": {
-        const flags = flagSet(/flags=([A-Z_|0-9]+)/.exec(a.join(","))?.[1]);
+        const flagText = /flags=([A-Za-z_|0-9]+)/.exec(a.join(","))?.[1];
+        const flags = flagSet(flagText);
         const vfork = e.name === "vfork" || flags.has("CLONE_VFORK");
         if (vfork) count(stats.approximated, "vfork replayed as fork");
-        if (flags.has("CLONE_VM") && !vfork) {
+        // perf trace shows no clone3 flags: a thread (see the rules above).
+        const hidden = e.name === "clone3" && flagText === undefined;
+        if (hidden) count(stats.approximated, "clone3 flags unknown: a thread");
+        if (hidden) hiddenClones.add(ret);
+        if ((flags.has("CLONE_VM") && !vfork) || hidden) {
           owner.set(ret, p);
           stats.threads++;
         } else {
@@ -265,6 +314,15 @@ export function traceToScenario(text: string, opts: { strict?: boolean } = {}): 
       }
       case "execve":
         stats.execs++;
+        if (hiddenClones.has(e.tid)) {
+          // A clone3 child taken for a thread execs: it was a spawned process (posix_spawn).
+          hiddenClones.delete(e.tid);
+          owner.set(e.tid, e.tid);
+          stats.threads--;
+          stats.processes++;
+          emit(p, `spawn ${e.tid}`);
+          break;
+        }
         emit(p, "exec");
         brk.delete(p);
         break;
@@ -290,7 +348,8 @@ export function formatReplayStats(file: string, s: ReplayStats): string {
     `  processes ${s.processes}, threads ${s.threads}, execs ${s.execs}; ${s.ops} scenario ops`,
     `  not replayed: failed in the trace ${s.failed}; unknown syscalls: ${list(s.unknown)}`,
     `  approximated: ${list(s.approximated)}`,
-    `  rebuilt: ${s.reconstructed} [execve] mappings for memory the trace did not show; page faults replayed: ${s.faults}`,
+    `  rebuilt: ${s.reconstructed} [execve] mappings for memory the trace did not show`,
+    `  page faults replayed: ${s.faults}; not replayed (memory not mapped in the replay, or not allowed): ${s.faultsSkipped}`,
     `  unreadable lines: ${s.badLines.length}${s.badLines.length ? ` (first at line ${s.badLines[0]})` : ""}; calls never resumed: ${s.unfinished}; signals: ${s.signals}`,
   ].join("\n");
 }

@@ -3,10 +3,12 @@
 // later `<... NAME resumed>`; signals (`--- SIG... ---`) and exits (`+++
 // exited with N +++`, `+++ killed by SIG... +++`) are lines of their own.
 
-/** One completed syscall (or an exit), in the order the trace completes them. */
+/** One completed syscall, exit or page fault, in the order the trace completes them. */
 export type TraceEvent =
   | { kind: "call"; tid: number; name: string; args: string[]; ret: number | null; errno: string | null; line: number }
-  | { kind: "exit"; tid: number; line: number };
+  /** A thread ended; with `group`, its whole process (exit_group). */
+  | { kind: "exit"; tid: number; line: number; group?: boolean }
+  | { kind: "fault"; tid: number; page: number; write: boolean; line: number };
 
 export interface ParseStats {
   lines: number;
