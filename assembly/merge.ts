@@ -122,7 +122,8 @@ function mergeableAnonVma(mergeNext: bool): i32 {
 function askUser(side: i32, tgt: usize, src: usize, srcAnon: usize): i32 {
   let tgtAnon = vmaAnonVma(tgt);
   let kind = vmg.isExpand ? 2 : vmg.middle != 0 ? 1 : 0;
-  let r = userMergeable(side, kind, tgtAnon == 0 ? 0 : avId(tgtAnon), chainLength(tgt), vmaIsForkChild(tgt),
+  let r = userMergeable(side, kind, <f64>vmg.start, <f64>vmg.end, <f64>vmg.pgoff, <f64>vmg.flags, vmg.file,
+    <f64>vmaStart(tgt), <f64>vmaEnd(tgt), tgtAnon == 0 ? 0 : avId(tgtAnon), chainLength(tgt), vmaIsForkChild(tgt),
     tgtAnon != 0 && anonVmaUnshared(tgtAnon), srcAnon == 0 ? 0 : avId(srcAnon), src == 0 ? 0 : chainLength(src),
     vmaIsForkChild(src), srcAnon != 0 && anonVmaUnshared(srcAnon));
   if (r < OK || r > REFUSE_POLICY) r = REFUSE_POLICY;
@@ -334,7 +335,7 @@ export function vmaMergeExistingRange(nextOfMiddle: usize): usize {
   let log = mergeLogOn();
   if (log) {
     let middle = vmg.middle;
-    let prev = vmg.prev == middle ? 0 : vmg.prev;
+    let prev: usize = vmg.prev == middle ? 0 : vmg.prev;
     let next = vmg.end == vmaEnd(middle) ? nextOfMiddle : 0;
     logBegin(1, prev, middle, next, vmg.start, vmg.end, vmg.anonVma, vmg.pgoff, vmg.flags, vmg.file);
   }

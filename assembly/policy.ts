@@ -39,15 +39,18 @@ export function setPolicy(p: i32, action: i32): void {
 
 /**
  * The JavaScript side of a user policy, asked (as the kernel checks, after
- * flags and file, before pgoff) whether the anon_vmas allow a merge: side 0 (the range joins prev), 1 (joins next), 2 (prev would
- * absorb next too); kind 0 new range, 1 existing range, 2 expand; then the
- * target's and the source's anon_vma id (0: none), chain length, whether it
- * is a fork child's and whether it is an unshared root. Returns -1 to allow,
- * else a REFUSE_ reason.
+ * flags and file, before pgoff) whether the anon_vmas allow a merge: side 0
+ * (the range joins prev), 1 (joins next), 2 (prev would absorb next too);
+ * kind 0 new range, 1 existing range, 2 expand; the range (start, end, pgoff,
+ * vm_flags, backing object); the target's range; then the target's and the
+ * source's anon_vma id (0: none), chain length, whether it is a fork child's
+ * and whether it is an unshared root. Returns -1 to allow, else a REFUSE_
+ * reason.
  */
 @external("env", "user_mergeable")
-export declare function userMergeable(side: i32, kind: i32, targetAnonVma: u32, targetChain: u32, targetForkChild: bool,
-  targetUnshared: bool, sourceAnonVma: u32, sourceChain: u32, sourceForkChild: bool, sourceUnshared: bool): i32;
+export declare function userMergeable(side: i32, kind: i32, start: f64, end: f64, pgoff: f64, flags: f64, file: u32,
+  targetStart: f64, targetEnd: f64, targetAnonVma: u32, targetChain: u32, targetForkChild: bool, targetUnshared: bool,
+  sourceAnonVma: u32, sourceChain: u32, sourceForkChild: bool, sourceUnshared: bool): i32;
 
 // Merge kinds.
 export const MERGE_NEW_LEFT: i32 = 0;

@@ -12,6 +12,9 @@ import { VmalabError } from "./wasm.js";
 
 /** One side of a proposed merge, as the anon_vma rules see it. */
 export interface MergeParty {
+  /** Its range in pages (the target's, or the range's for the source). */
+  start: number;
+  end: number;
   /** Id of its anon_vma (0: unfaulted, or a new range). */
   anonVma: number;
   /** Length of its anon_vma_chain. */
@@ -26,6 +29,8 @@ export interface MergeFacts {
   kind: "new range" | "existing range" | "expand";
   /** left: the range joins prev; right: it joins next; prev-next: prev would absorb next as well. */
   side: "left" | "right" | "prev-next";
+  /** The range being mapped or changed: pages, pgoff, the vm_flags it will have, its backing as dumps name it. */
+  range: { start: number; end: number; pgoff: number; vmFlags: number; backing: string };
   /** The VMA that survives the merge (prev, or next for a right merge). */
   target: MergeParty;
   /** What it absorbs: the range (its middle VMA or mremap source), or next for prev-next. */
@@ -68,14 +73,18 @@ export function userAction(p: MergePolicy): number {
   return p.differentAnonVmas === "move-folios" ? 0 : 1;
 }
 
-/** The function the core calls: facts in as numbers, the answer out as -1 or a refusal code. */
-export function userMergeableBridge(p: MergePolicy): (...facts: number[]) => number {
-  return (side, kind, tAnon, tChain, tFork, tUnshared, sAnon, sChain, sFork, sUnshared) => {
+/**
+ * The function the core calls: facts in as numbers, the answer out as -1 or a
+ * refusal code. `backing` names a backing object as dumps do.
+ */
+export function userMergeableBridge(p: MergePolicy, backing: (file: number, pgoff: number) => string): (...facts: number[]) => number {
+  return (side, kind, start, end, pgoff, vmFlags, file, tStart, tEnd, tAnon, tChain, tFork, tUnshared, sAnon, sChain, sFork, sUnshared) => {
     const answer = p.mergeable({
       side: SIDES[side],
       kind: KINDS[kind],
-      target: { anonVma: tAnon, chainLength: tChain, forkChild: tFork !== 0, unsharedRoot: tUnshared !== 0 },
-      source: { anonVma: sAnon, chainLength: sChain, forkChild: sFork !== 0, unsharedRoot: sUnshared !== 0 },
+      range: { start, end, pgoff, vmFlags, backing: backing(file, pgoff) },
+      target: { start: tStart, end: tEnd, anonVma: tAnon, chainLength: tChain, forkChild: tFork !== 0, unsharedRoot: tUnshared !== 0 },
+      source: { start, end, anonVma: sAnon, chainLength: sChain, forkChild: sFork !== 0, unsharedRoot: sUnshared !== 0 },
     });
     if (answer === true) return -1;
     const code = REFUSALS.indexOf(answer);

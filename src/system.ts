@@ -178,7 +178,7 @@ export class System {
       ex.sys_set_policy(POLICIES.indexOf(policy as PolicyName), 0);
     } else {
       const action = userAction(policy);
-      this.core.userMergeable = userMergeableBridge(policy);
+      this.core.userMergeable = userMergeableBridge(policy, (file, pgoff) => this.kindOf(file, pgoff));
       ex.sys_set_policy(USER_POLICY_ID, action);
     }
     if (opts.memoryLimit !== undefined) {

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { type MergePolicy, parseScenario, POLICIES, runOps, System } from "../src/index.js";
+import { type MergeFacts, type MergePolicy, parseScenario, POLICIES, runOps, System, VM } from "../src/index.js";
 // compare() runs workers from the built package (dist/compare-worker.js): test that build.
 import { compare } from "../dist/compare.js";
 import { FAMILIES, generateScenario } from "../src/scenario/generate.js";
@@ -248,6 +248,29 @@ describe("merge policies written in TypeScript", () => {
         runOps(s, parseScenario(generateScenario(family, 5, 80)), () => s.checkInvariants());
       }
     }
+  });
+
+  test("a user policy sees the range, the target and the backing of each proposed merge", () => {
+    const seen: MergeFacts[] = [];
+    const spy: MergePolicy = { name: "spy", differentAnonVmas: "union-chains", mergeable: (f) => (seen.push(f), true) };
+    const sys = System.createSync({ policy: spy });
+    sys.runScenario("mmap 100 4 rw anon\nmmap 104 4 rw file:data@9\nmmap 200 4 r anon\nmmap 204 4 r anon\n");
+    // The file mapping's neighbour differs in file: refused before the policy is asked.
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatchObject({
+      kind: "new range",
+      side: "left",
+      range: { start: 204, end: 208, pgoff: 204, backing: "anon" },
+      target: { start: 200, end: 204, anonVma: 0, chainLength: 0, forkChild: false },
+      source: { start: 204, end: 208, anonVma: 0 },
+    });
+    expect(seen[0].range.vmFlags & VM.READ).toBe(VM.READ);
+    // A policy may refuse for its own reasons: counted under policy.
+    const small: MergePolicy = { ...spy, name: "small-vmas", mergeable: (f) => (f.range.end - f.target.start > 6 ? "policy" : true) };
+    const s2 = System.createSync({ policy: small });
+    s2.runScenario("mmap 100 4 r anon\nmmap 104 4 r anon\n");
+    expect(s2.process(0).mapCount).toBe(2);
+    expect(s2.metrics().refusals.policy).toBe(1);
   });
 
   test("a malformed policy object is EINVAL; compare runs user policies beside the built-in ones", async () => {
