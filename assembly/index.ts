@@ -6,12 +6,13 @@ import {
   anonVmaFirst, anonVmaNext, anonVmas, avActive, avAvcCount, avChildren, avFolios, avId, avParent, avRefcount, avRoot,
   avcAnonVma, avcNextInVma, avcs, chainLength,
 } from "./anon_vma";
+import { procSet, runBatch } from "./batch";
 import { checkDetail, checkSystem } from "./check";
 import { folios } from "./folio";
 import { exitMm, forkMm, setForkReuse } from "./fork";
 import { EFAULT, ENOMEM } from "./errno";
 import {
-  endReservedOp, growPages, MAX_WASM_PAGES, injectFailureRate, injectReserveFailure, injectedFailures, poolBytes, setPageLimit,
+  endReservedOp, growPages, MAX_WASM_PAGES, growFailures, injectFailureRate, injectReserveFailure, injectedFailures, poolBytes, setPageLimit,
 } from "./mem";
 import * as mm from "./mm";
 import { mergeLogBuffer, mergeLogClear, mergeLogCount, mergeLogDropped, mergeLogEnable } from "./mergelog";
@@ -106,6 +107,10 @@ export function mem_inject_reserve_failure(n: i32): void {
 export function mem_injected_failures(): u32 {
   return injectedFailures;
 }
+/** Times linear memory could not grow: a run that needed more than fits. */
+export function mem_grow_failures(): u32 {
+  return growFailures;
+}
 export function mem_inject_failure_rate(rate: f64, seed: u32): void {
   injectFailureRate(rate, seed);
 }
@@ -118,19 +123,33 @@ export function mem_set_page_limit(pages: i32): void {
 // An mm handle identifies a process's address space. Ops return 0 or a
 // negated errno; every op ends its reservation scope (see mem.ts).
 
+// Every live mm is also in the process table that op batches address by id.
 export function mm_create(id: u32, mmapBase: f64): u32 {
-  let m = <u32>mm.mmCreate(id, page(mmapBase));
+  let m = mm.mmCreate(id, page(mmapBase));
   endReservedOp();
-  return m;
+  return registered(id, m);
 }
 export function mm_fork(parent: u32, childId: u32): u32 {
-  let m = <u32>forkMm(parent, childId);
+  let m = forkMm(parent, childId);
   endReservedOp();
-  return m;
+  return registered(childId, m);
+}
+/** The new mm, entered in the process table; 0 (and no mm) when that fails. */
+function registered(id: u32, m: usize): u32 {
+  if (m != 0 && !procSet(id, m)) {
+    exitMm(m);
+    return 0;
+  }
+  return <u32>m;
 }
 export function mm_exit(m: u32): void {
+  procSet(mm.mmId(m), 0);
   exitMm(m);
   endReservedOp();
+}
+/** Runs `n` op records (batch.ts) at `ops`, writing each one's result into it. */
+export function sys_run_batch(ops: u32, n: i32): i32 {
+  return runBatch(ops, n);
 }
 export function mm_map_count(m: u32): u32 {
   return mm.mapCount(m);

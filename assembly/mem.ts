@@ -43,6 +43,8 @@ export function injectReserveFailure(n: i32): void {
 
 /** Reservations the injection has failed so far. */
 export let injectedFailures: u32 = 0;
+/** Times linear memory could not grow (the cap, or the host, said no). */
+export let growFailures: u32 = 0;
 
 /** Makes each reservation fail with probability `rate` (0 turns it off), drawn from a seeded xorshift. */
 export function injectFailureRate(rate: f64, seed: u32): void {
@@ -86,9 +88,11 @@ export function growPages(pages: i32): usize {
     heap.free(heap.alloc(16));
     heapClaimed = true;
   }
-  if (memory.size() + pages > pageLimit) return 0;
-  let before = memory.grow(pages);
-  if (before < 0) return 0;
+  let before = memory.size() + pages > pageLimit ? -1 : memory.grow(pages);
+  if (before < 0) {
+    growFailures++;
+    return 0;
+  }
   grownBytes += <usize>pages * WASM_PAGE;
   return <usize>before * WASM_PAGE;
 }
@@ -113,7 +117,10 @@ export class Pool {
     let perChunk = <u32>(WASM_PAGE / this.recordSize);
     let have = this.freeCount + <u32>((this.bumpEnd - this.bumpNext) / this.recordSize);
     // Refuse what memory could never hold before growing any of it.
-    if (have < n && <u64>memory.size() + (<u64>(n - have) + perChunk - 1) / perChunk > <u64>pageLimit) return false;
+    if (have < n && <u64>memory.size() + (<u64>(n - have) + perChunk - 1) / perChunk > <u64>pageLimit) {
+      growFailures++;
+      return false;
+    }
     while (this.freeCount + <u32>((this.bumpEnd - this.bumpNext) / this.recordSize) < n) {
       // Spill the old chunk's tail onto the free list, then start a new chunk.
       while (this.bumpNext + this.recordSize <= this.bumpEnd) {

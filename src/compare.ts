@@ -7,16 +7,20 @@ import { Worker } from "node:worker_threads";
 import type { Metrics } from "./metrics.js";
 import type { MergePolicy } from "./policy.js";
 import { FAMILIES, type Family, generateScenario } from "./scenario/generate.js";
+import { WORKLOAD_FILES, type WorkloadName, WORKLOADS, workloadBatches, workloadFile } from "./workload/generators.js";
 import { parseScenario, type ScenarioOp } from "./scenario/parse.js";
 import { runOps } from "./scenario/run.js";
 import { POLICIES, System } from "./system.js";
 import { VmalabError } from "./wasm.js";
 
-/** A generated op stream: a scenario family of `vmalab generate`, its seed and length. */
+/** A generated op stream: a workload (`vmalab workload`) or a `vmalab generate` family, its seed and length. */
 export interface WorkloadSpec {
   name: string;
   seed?: number;
   ops?: number;
+  /** Workloads only: processes and live VMAs to build. */
+  processes?: number;
+  vmas?: number;
 }
 
 export interface CompareOptions {
@@ -83,8 +87,19 @@ function policyList(p: CompareOptions["policies"]): (string | MergePolicy)[] {
 
 /** The scenario text of a generated workload. */
 export function workloadScenario(w: WorkloadSpec): string {
+  if ((WORKLOADS as readonly string[]).includes(w.name)) {
+    // Written through a throwaway System, which only hands out the file objects' ids.
+    const sys = System.createSync();
+    const names = new Map<number, string>();
+    for (let k = 0; k < WORKLOAD_FILES; k++) names.set(sys.fileId(workloadFile(k)), workloadFile(k));
+    const current = { proc: 0 };
+    const lines: string[] = [];
+    const opts = { seed: w.seed, ops: w.ops, processes: w.processes, vmas: w.vmas };
+    for (const batch of workloadBatches(w.name as WorkloadName, sys, opts)) lines.push(...batch.toScenario((f) => names.get(f)!, current));
+    return `${lines.join("\n")}\n`;
+  }
   if (!(FAMILIES as readonly string[]).includes(w.name)) {
-    throw new VmalabError("EINVAL", `unknown workload '${w.name}' (known: ${FAMILIES.join(", ")})`);
+    throw new VmalabError("EINVAL", `unknown workload '${w.name}' (known: ${[...WORKLOADS, ...FAMILIES].join(", ")})`);
   }
   const seed = w.seed ?? 1;
   const ops = w.ops ?? 1000;

@@ -7,7 +7,8 @@ import { runOps, type ScenarioRecord } from "./scenario/run.js";
 import { anonVmaGraph, type AnonVmaGraph, lockChain, type LockChain } from "./anon-vma.js";
 import { metrics, type Metrics } from "./metrics.js";
 import { type MergePolicy, USER_POLICY_ID, userAction, userMergeableBridge } from "./policy.js";
-import { checkPage, Core, fail, VmalabError } from "./wasm.js";
+import { checkPage, Core, ERRNO, fail, VmalabError } from "./wasm.js";
+import { OP, type OpStream } from "./workload/stream.js";
 import { ADVICE, type Advice, permsString, PROT, type Prot, VM, vmFlagsString } from "./vmflags.js";
 
 export type { Advice, Prot };
@@ -283,6 +284,38 @@ export class System {
     }
   }
 
+  /**
+   * Runs an op stream in batches inside the core (no JavaScript per op).
+   * Failed ops are counted by errno, not thrown; forks and exits update the
+   * process list.
+   */
+  runStream(stream: OpStream): { ops: number; failed: Record<string, number> } {
+    const { ex, scratch, scratchBytes } = this.core;
+    const per = Math.floor(scratchBytes / 48);
+    const all = stream.bytes();
+    const failed: Record<string, number> = {};
+    for (let first = 0; first < stream.length; first += per) {
+      const n = Math.min(per, stream.length - first);
+      new Uint8Array(this.core.buffer, scratch, n * 48).set(all.subarray(first * 48, (first + n) * 48));
+      ex.sys_run_batch(scratch, n);
+      const results = new Int32Array(this.core.buffer, scratch, n * 12);
+      for (let k = 0; k < n; k++) {
+        const i = first + k;
+        const r = results[k * 12 + 2];
+        const op = stream.op(i);
+        if (op === OP.fork && r > 0) {
+          this.procs.set(stream.child(i), new Process(this, stream.child(i), r));
+        } else if (op === OP.exit && r === 0) {
+          this.procs.get(stream.proc(i))?.markExited();
+        } else if (r < 0) {
+          const name = ERRNO[-r] ?? `E${-r}`;
+          failed[name] = (failed[name] ?? 0) + 1;
+        }
+      }
+    }
+    return { ops: stream.length, failed };
+  }
+
   /** rmap_walk_anon() for the anonymous page at `page` of process `proc` (no mappings if it holds none). */
   rmap(proc: number, page: number): RmapResult {
     return this.process(proc).rmap(page);
@@ -419,6 +452,11 @@ export class Process {
 
   exit(): void {
     this.ex.mm_exit(this.mm);
+    this.markExited();
+  }
+
+  /** @internal The core has freed this process's mm. */
+  markExited(): void {
     this.alive = false;
     this.system.reap(this);
   }

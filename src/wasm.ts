@@ -14,6 +14,7 @@ export const MAX_PAGE = 2 ** 53;
 export const ERRNO: Record<number, string> = {
   1: "EPERM",
   2: "ENOENT",
+  3: "ESRCH",
   12: "ENOMEM",
   13: "EACCES",
   14: "EFAULT",
@@ -104,8 +105,10 @@ export interface CoreExports {
   mem_node_bytes(): number;
   mem_pool_bytes(): number;
   mem_page_table_bytes(): number;
+  sys_run_batch(ops: number, n: number): number;
   mem_inject_reserve_failure(n: number): void;
   mem_injected_failures(): number;
+  mem_grow_failures(): number;
   mem_inject_failure_rate(rate: number, seed: number): void;
   mem_set_page_limit(pages: number): void;
 }

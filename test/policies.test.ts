@@ -185,7 +185,7 @@ describe("policies over the real-kernel cases and random workloads", () => {
     // A generated workload is the same op stream as its scenario text.
     const byName = await compare({ workload: { name: "forkmerge", seed: 3, ops: 120 }, policies: ["matena-2022"] });
     expect(byName[0].metrics).toEqual(parallel.find((r) => r.policy === "matena-2022" && r.forkReuse)!.metrics);
-    await expect(compare({ workload: { name: "zygote" } })).rejects.toThrow(/EINVAL: unknown workload/);
+    await expect(compare({ workload: { name: "jvm" } })).rejects.toThrow(/EINVAL: unknown workload/);
     await expect(compare({ scenario: text, workload: { name: "jit" } })).rejects.toThrow(/exactly one/);
   });
 

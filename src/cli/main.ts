@@ -13,6 +13,9 @@ import { KernelCheckError } from "../kernel/helper.js";
 import { POLICIES } from "../system.js";
 import { VmalabError } from "../wasm.js";
 import { runCompare } from "./compare.js";
+import { runWorkloadCli } from "./workload.js";
+import { WORKLOADS } from "../workload/generators.js";
+import { checkWorkloadName } from "../workload/run.js";
 import { explainScenario } from "../explain.js";
 import { defaultTracer, recordTrace, type Tracer } from "../trace/record.js";
 import { formatReplayStats, traceToScenario } from "../trace/replay.js";
@@ -31,8 +34,8 @@ Usage:
       and the first difference. Exit status 1 when any fails.
   vmalab compare (--scenario FILE | --workload NAME [--seed S] [--ops N] | --trace FILE)
                  [--policy all|NAME,NAME...] [--fork-reuse on|off|both] [--json FILE]
-      Run the scenario (or a generated workload: one of the generate
-      families; or a recorded trace) once per merge policy on worker threads and print the
+      Run the scenario (or a generated workload: a workload or generate
+      family; or a recorded trace) once per merge policy on worker threads and print the
       metrics side by side: VMAs, merges by kind, refused merges by reason,
       splits, anon_vmas and chains, lock sharing per root, rmap cost, policy
       cost, throughput. --json writes all. Policies: ${POLICIES.join(", ")}.
@@ -48,6 +51,11 @@ Usage:
       Read a trace, turn it into a scenario at the traced addresses and print
       what it held and what had to be rebuilt (README: Traces); --out writes
       the scenario. --strict stops at the first unreadable line.
+  vmalab workload NAME [--processes N] [--vmas N] [--ops N] [--faults F] [--seed S]
+                  [--policy NAME] [--fork-reuse on|off] [--quiet] [--json FILE] [--scenario-out FILE]
+      Generate a workload (${WORKLOADS.join(", ")}) at that size and run it in
+      op batches: wall time, ops/s, peak memory and metrics. A progress bar
+      shows on a terminal; Ctrl-C stops it with the metrics so far.
   vmalab generate FAMILY SEED [--ops N]
       Print a seeded scenario of a family that stresses merging
       (${FAMILIES.join(", ")}).
@@ -160,6 +168,43 @@ async function main(argv: string[]): Promise<number> {
     const { scenario, stats } = traceToScenario(readFileSync(positionals[0], "utf8"), { strict: values.strict });
     if (values.out) writeFileSync(values.out, scenario);
     console.log(formatReplayStats(positionals[0], stats));
+    return 0;
+  }
+  if (command === "workload") {
+    const { values, positionals } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: {
+        processes: { type: "string", default: "4" },
+        vmas: { type: "string", default: "4000" },
+        ops: { type: "string", default: "20000" },
+        faults: { type: "string", default: "0.25" },
+        seed: { type: "string", default: "1" },
+        policy: { type: "string", default: "linux-6.18" },
+        "fork-reuse": { type: "string", default: "on" },
+        quiet: { type: "boolean", default: false },
+        json: { type: "string" },
+        "scenario-out": { type: "string" },
+      },
+    });
+    if (positionals.length !== 1) throw new UsageError(`workload needs a NAME (${WORKLOADS.join(", ")})`);
+    const faults = Number(values.faults);
+    if (!(faults >= 0 && faults <= 1)) throw new UsageError(`--faults takes a fraction in [0, 1], got '${values.faults}'`);
+    const reuse = values["fork-reuse"];
+    if (reuse !== "on" && reuse !== "off") throw new UsageError(`--fork-reuse takes on or off, got '${reuse}'`);
+    await runWorkloadCli({
+      name: checkWorkloadName(positionals[0]),
+      processes: positiveInt(values.processes, "--processes"),
+      vmas: positiveInt(values.vmas, "--vmas"),
+      ops: positiveInt(values.ops, "--ops"),
+      faults,
+      seed: positiveInt(values.seed, "--seed"),
+      policy: values.policy,
+      forkReuse: reuse === "on",
+      quiet: values.quiet,
+      json: values.json,
+      scenarioOut: values["scenario-out"],
+    });
     return 0;
   }
   if (command === "generate") {

@@ -1,0 +1,52 @@
+import { describe, expect, test } from "vitest";
+import { parseScenario, runOps, runWorkload, System, workloadBatches, WORKLOADS } from "../src/index.js";
+
+const SMALL = { processes: 3, vmas: 300, ops: 3000, seed: 7 };
+
+/** Each process's VMAs as dumps name them (file objects by name, not id). */
+const layout = (sys: System) => sys.processes().map((p) => [p.id, p.vmas().map((v) => [v.start, v.end, v.perms, v.kind, v.anonPages, v.flags])]);
+
+describe("workload generators", () => {
+  for (const name of WORKLOADS) {
+    test(`${name}: runs in batches, validator clean, the same as its scenario text, deterministic`, async () => {
+      const run = await runWorkload(name, SMALL);
+      expect(run.ops).toBeGreaterThan(3000);
+      expect(run.outOfMemory).toBe(0);
+      expect(run.metrics.vmas.peak).toBeGreaterThan(100);
+      // The batch path and the scenario path agree op for op.
+      const a = System.createSync({ maxMapCount: 1 << 30 });
+      const lines: string[] = [];
+      const names = new Map<number, string>();
+      const current = { proc: 0 };
+      for (const batch of workloadBatches(name, a, SMALL)) {
+        if (names.size === 0) for (let k = 0; k < 16; k++) names.set(a.fileId(`db-${k}`), `db-${k}`);
+        lines.push(...batch.toScenario((f) => names.get(f)!, current));
+        a.runStream(batch);
+      }
+      a.checkInvariants();
+      const b = System.createSync({ maxMapCount: 1 << 30 });
+      runOps(b, parseScenario(lines.join("\n")));
+      expect(layout(b)).toEqual(layout(a));
+      const again = await runWorkload(name, SMALL);
+      expect(again.metrics).toEqual(run.metrics);
+    });
+  }
+
+  test("a progress callback can stop a run (Ctrl-C in the CLI): the metrics so far", async () => {
+    const run = await runWorkload("mixed", { ...SMALL, ops: 100_000, batch: 1000, progress: (done) => done > 5000 });
+    expect(run.interrupted).toBe(true);
+    expect(run.ops).toBeLessThan(10_000);
+    expect(run.metrics.vmas.total).toBeGreaterThan(0);
+  });
+
+  test("a run that does not fit in memory fails its ops with ENOMEM and says so, without a trap", async () => {
+    const run = await runWorkload("zygote", { processes: 20, vmas: 100_000, ops: 2000, memoryLimit: 4 * 2 ** 20 });
+    expect(run.outOfMemory).toBeGreaterThan(0);
+    expect(run.failed.ENOMEM).toBeGreaterThan(0);
+    expect(run.peakMemoryBytes).toBeLessThanOrEqual(4 * 2 ** 20);
+  });
+
+  test("unknown workloads are EINVAL", async () => {
+    await expect(runWorkload("jvm")).rejects.toThrow(/EINVAL: unknown workload 'jvm'/);
+  });
+});
