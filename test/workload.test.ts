@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { describe, expect, test } from "vitest";
 import { parseScenario, runOps, runWorkload, System, workloadBatches, WORKLOADS } from "../src/index.js";
 
@@ -44,6 +45,19 @@ describe("workload generators", () => {
     expect(run.outOfMemory).toBeGreaterThan(0);
     expect(run.failed.ENOMEM).toBeGreaterThan(0);
     expect(run.peakMemoryBytes).toBeLessThanOrEqual(4 * 2 ** 20);
+  });
+
+  test("vmalab workload stops at Ctrl-C (SIGINT) and prints the metrics so far", async () => {
+    const cli = new URL("../dist/cli/main.js", import.meta.url).pathname;
+    const child = spawn(process.execPath, [cli, "workload", "mixed", "--ops", "100000000", "--quiet"], { stdio: "pipe" });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    await new Promise((r) => setTimeout(r, 1500));
+    child.kill("SIGINT");
+    const code = await new Promise((r) => child.on("close", r));
+    expect(code).toBe(0);
+    expect(out).toMatch(/workload mixed \(policy linux-6\.18\): interrupted, the metrics so far/);
+    expect(out).toMatch(/VMAs, final \/ peak/);
   });
 
   test("unknown workloads are EINVAL", async () => {
