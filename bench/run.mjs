@@ -1,12 +1,14 @@
 // npm run bench: runs the benchmarks, prints tables, checks the targets and
 // writes everything to bench/results/bench.json.
-//   node --expose-gc bench/run.mjs [--quick] [--only=rangemap|address-space|folios]
+//   node --expose-gc bench/run.mjs [--quick] [--only=rangemap|address-space|folios|workloads]
 
 import { mkdirSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
+import { cpus, release, totalmem } from "node:os";
 import { benchAddressSpace } from "./address-space.mjs";
 import { benchFolios } from "./folios.mjs";
 import { benchRangeMap } from "./rangemap.mjs";
+import { benchWorkloads } from "./workloads.mjs";
+import { scalingChart, writeBenchmarksMd } from "./report.mjs";
 
 const quick = process.argv.includes("--quick");
 const time = quick ? 200 : 600;
@@ -16,6 +18,7 @@ const only = process.argv.find((a) => a.startsWith("--only="))?.slice(7);
 const rangemap = only && only !== "rangemap" ? { rows: [], memory: [] } : await benchRangeMap({ sizes, time });
 const addressSpace = only && only !== "address-space" ? null : await benchAddressSpace({ time });
 const folios = only && only !== "folios" ? null : await benchFolios({ quick, time });
+const workloads = only && only !== "workloads" ? null : await benchWorkloads({ quick, time });
 
 const fmt = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
 // JS-heap deltas of the peers are approximate (GC timing); a non-positive one is unmeasurable.
@@ -98,13 +101,24 @@ if (folios) {
   target(`<= 8 bytes per mapped page ${n}`, m.bytesPerMappedPage, 8, "B");
   target(`rmap walk >= 20 x 10^6 VMAs visited/s (${r.children}-child fork server)`, r.rows[0].vmasPerSecond / 1e6, 20, "M/s", true);
 }
+if (workloads) {
+  console.log("\nWhole workloads per policy (set-up included; ops/s, median of runs)");
+  console.table(workloads.policies.map((w) => ({ workload: w.workload, policy: w.policy, ops: w.ops, "ops/s": fmt(w.opsPerSecond) })));
+  console.log("Scaling: mprotect split+merge in op batches, and wasm memory per VMA");
+  console.table(workloads.scaling.map((r) => ({ VMAs: r.vmas, "ops/s": fmt(r.opsPerSecond), "bytes/VMA": fmt(r.bytesPerVma) })));
+}
 console.log("Targets");
 console.table(targets);
 
 mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
 const out = new URL("./results/bench.json", import.meta.url);
-writeFileSync(
-  out,
-  JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: cpus().length, quick, rangemap, addressSpace, folios, targets }, null, 2),
-);
+const machine = { cpu: cpus()[0]?.model, cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), kernel: release() };
+const results = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, machine, quick, rangemap, addressSpace, folios, workloads, targets };
+writeFileSync(out, JSON.stringify(results, null, 2));
 console.log(`wrote ${out.pathname}`);
+// A partial run (--only) keeps the full report of the last full run.
+if (!only) {
+  if (workloads) await scalingChart(workloads.scaling, new URL("./scaling.svg", import.meta.url));
+  writeBenchmarksMd(new URL("../BENCHMARKS.md", import.meta.url), results);
+  console.log("wrote BENCHMARKS.md and bench/scaling.svg");
+}

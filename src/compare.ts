@@ -4,13 +4,14 @@
 
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import type { AnonVmaGraph } from "./anon-vma.js";
 import type { Metrics } from "./metrics.js";
 import type { MergePolicy } from "./policy.js";
 import { FAMILIES, type Family, generateScenario } from "./scenario/generate.js";
 import { WORKLOAD_FILES, type WorkloadName, WORKLOADS, workloadBatches, workloadFile } from "./workload/generators.js";
 import { parseScenario, type ScenarioOp } from "./scenario/parse.js";
 import { runOps } from "./scenario/run.js";
-import { POLICIES, System } from "./system.js";
+import { POLICIES, System, type VmaInfo } from "./system.js";
 import { VmalabError } from "./wasm.js";
 
 /** A generated op stream: a workload (`vmalab workload`) or a `vmalab generate` family, its seed and length. */
@@ -48,6 +49,12 @@ export interface PolicyRun {
   seconds: number;
   opsPerSecond: number;
   metrics: Metrics;
+  /** Live VMAs over all processes along the op stream (about 400 samples). */
+  series: { op: number[]; vmas: number[] };
+  /** Faulted VMAs by anon_vma_chain length, at the end. */
+  chainHistogram: Record<number, number>;
+  /** At the end, for reports: one process's VMAs and its part of the anon_vma graph (the lowest live id). */
+  detail: { proc: number; vmas: VmaInfo[]; graph: AnonVmaGraph } | null;
 }
 
 interface RunSpec {
@@ -60,10 +67,24 @@ interface RunSpec {
 /** One run, start to end, on a fresh System. */
 export function runPolicy(spec: RunSpec): PolicyRun {
   const sys = System.createSync({ policy: spec.policy, forkReuse: spec.forkReuse });
+  const series: PolicyRun["series"] = { op: [], vmas: [] };
+  const stride = Math.max(1, Math.floor(spec.ops.length / 400));
+  const sample = (op: number) => {
+    series.op.push(op);
+    series.vmas.push(sys.processes().reduce((n, p) => n + p.mapCount, 0));
+  };
   const t0 = performance.now();
-  const records = runOps(sys, spec.ops);
+  const records = runOps(sys, spec.ops, (op) => {
+    if (op.index % stride === 0) sample(op.index);
+  });
   const seconds = (performance.now() - t0) / 1000;
+  sample(spec.ops.length);
   if (spec.check) sys.checkInvariants();
+  const chainHistogram: Record<number, number> = {};
+  for (const p of sys.processes()) {
+    for (const v of p.vmas()) if (v.chainLength) chainHistogram[v.chainLength] = (chainHistogram[v.chainLength] ?? 0) + 1;
+  }
+  const first = sys.processes()[0];
   return {
     policy: sys.policy,
     forkReuse: spec.forkReuse,
@@ -72,6 +93,26 @@ export function runPolicy(spec: RunSpec): PolicyRun {
     seconds,
     opsPerSecond: spec.ops.length / seconds,
     metrics: sys.metrics(),
+    series,
+    chainHistogram,
+    detail: first ? { proc: first.id, vmas: first.vmas(), graph: processGraph(sys.anonVmaGraph(), first.id) } : null,
+  };
+}
+
+/** The part of the anon_vma graph one process reaches: its VMAs, their anon_vmas and those anon_vmas' ancestors. */
+function processGraph(g: AnonVmaGraph, proc: number): AnonVmaGraph {
+  const vmas = g.vmas.filter((v) => v.proc === proc);
+  const avcs = g.avcs.filter((a) => a.proc === proc);
+  const keep = new Set(avcs.map((a) => a.anonVma));
+  const byId = new Map(g.anonVmas.map((a) => [a.id, a]));
+  for (const id of [...keep]) {
+    for (let a = byId.get(id); a && a.parent !== a.id && !keep.has(a.parent); a = byId.get(a.parent)) keep.add(a.parent);
+  }
+  return {
+    anonVmas: g.anonVmas.filter((a) => keep.has(a.id)),
+    vmas,
+    avcs,
+    parents: g.parents.filter((e) => keep.has(e.child)),
   };
 }
 

@@ -7,6 +7,7 @@ export type { AnonVmaGraph, AnonVmaNode, LockChain, VmaNode } from "./anon-vma.j
 export type { Metrics, MergeCounts, RefusalCounts, Spread } from "./metrics.js";
 export type { AnonVmaRefusal, MergeFacts, MergeParty, MergePolicy } from "./policy.js";
 export { compare } from "./compare.js";
+export { htmlReport } from "./report/html.js";
 export type { CompareOptions, PolicyRun, WorkloadSpec } from "./compare.js";
 export { explainEvent, explainScenario, setMergeLog, takeMergeLog } from "./explain.js";
 export type { MergeEvent, SideResult, VmaSnapshot } from "./explain.js";

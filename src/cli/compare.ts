@@ -3,6 +3,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { compare, type PolicyRun, type WorkloadSpec, workloadScenario } from "../compare.js";
 import type { Metrics } from "../metrics.js";
+import { htmlReport } from "../report/html.js";
 import { formatTable } from "../report/table.js";
 import { formatReplayStats, traceToScenario } from "../trace/replay.js";
 
@@ -11,6 +12,8 @@ export interface CompareCliOptions {
   scenario?: string;
   workload?: WorkloadSpec;
   trace?: string;
+  /** Writes the HTML report there. */
+  html?: string;
   policies: string[] | "all";
   forkReuse: boolean | "both";
   json?: string;
@@ -76,6 +79,10 @@ export async function runCompare(opts: CompareCliOptions): Promise<PolicyRun[]> 
   const what = opts.scenario ?? opts.trace ?? `workload ${opts.workload!.name} seed ${opts.workload!.seed ?? 1}`;
   console.log(`${what}: ${runs[0].ops} ops`);
   console.log(formatTable(headers, ROWS.map(([label, get]) => [label, ...runs.map((r) => get(r, r.metrics))])));
+  if (opts.html) {
+    writeFileSync(opts.html, await htmlReport(runs, `vmalab compare: ${what}`));
+    console.log(`wrote ${opts.html}`);
+  }
   if (opts.json) {
     const input = { scenario: opts.scenario, workload: opts.workload, trace: opts.trace };
     writeFileSync(opts.json, `${JSON.stringify({ ...input, runs }, null, 2)}\n`);

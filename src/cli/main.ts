@@ -33,12 +33,14 @@ Usage:
       helper compiled on first use) and on the simulator; print PASS or FAIL
       and the first difference. Exit status 1 when any fails.
   vmalab compare (--scenario FILE | --workload NAME [--seed S] [--ops N] | --trace FILE)
-                 [--policy all|NAME,NAME...] [--fork-reuse on|off|both] [--json FILE]
+                 [--policy all|NAME,NAME...] [--fork-reuse on|off|both] [--json FILE] [--html FILE]
       Run the scenario (or a generated workload: a workload or generate
       family; or a recorded trace) once per merge policy on worker threads and print the
       metrics side by side: VMAs, merges by kind, refused merges by reason,
       splits, anon_vmas and chains, lock sharing per root, rmap cost, policy
-      cost, throughput. --json writes all. Policies: ${POLICIES.join(", ")}.
+      cost, throughput. --json writes all; --html writes a self-contained
+      report with charts, a strip map and the anon_vma graph of a process.
+      Policies: ${POLICIES.join(", ")}.
   vmalab explain FILE [--policy NAME] [--op N]
       Run the scenario and show every merge it tried (or those of op N):
       prev | range | next as mm/vma.c's comments draw them, the rule that
@@ -113,6 +115,7 @@ async function main(argv: string[]): Promise<number> {
         scenario: { type: "string" },
         workload: { type: "string" },
         trace: { type: "string" },
+        html: { type: "string" },
         seed: { type: "string", default: "1" },
         ops: { type: "string", default: "1000" },
         policy: { type: "string", default: "all" },
@@ -127,7 +130,15 @@ async function main(argv: string[]): Promise<number> {
     const policies = values.policy === "all" ? "all" : values.policy.split(",").map((p) => p.trim());
     const workload = values.workload === undefined ? undefined
       : { name: values.workload, seed: positiveInt(values.seed, "--seed"), ops: positiveInt(values.ops, "--ops") };
-    await runCompare({ scenario: values.scenario, workload, trace: values.trace, policies, forkReuse: reuse, json: values.json });
+    await runCompare({
+      scenario: values.scenario,
+      workload,
+      trace: values.trace,
+      policies,
+      forkReuse: reuse,
+      json: values.json,
+      html: values.html,
+    });
     return 0;
   }
   if (command === "explain") {

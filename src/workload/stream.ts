@@ -30,6 +30,16 @@ export class OpStream {
     this.length = 0;
   }
 
+  /** A stream with the same records (generators reuse theirs between batches). */
+  clone(): OpStream {
+    const c = new OpStream();
+    c.buf = this.buf.slice(0, Math.max(48, this.length * 48));
+    c.u32 = new Uint32Array(c.buf);
+    c.f64 = new Float64Array(c.buf);
+    c.length = this.length;
+    return c;
+  }
+
   private push(op: number, proc: number, arg: number, flags: number, start: number, pages: number, x = 0, y = 0): void {
     if ((this.length + 1) * 48 > this.buf.byteLength) {
       const bigger = new ArrayBuffer(this.buf.byteLength * 2);

@@ -1,0 +1,98 @@
+// BENCHMARKS.md and its charts from one run's results (vega-lite, rendered
+// to SVG here: no browser, no native canvas).
+
+import { writeFileSync } from "node:fs";
+import * as vega from "vega";
+import { compile } from "vega-lite";
+
+async function svg(spec) {
+  return new vega.View(vega.parse(compile(spec).spec), { renderer: "none" }).toSVG();
+}
+
+/** The scaling chart: ops/s and bytes per VMA against VMAs, log scale. */
+export async function scalingChart(rows, file) {
+  const values = rows.flatMap((r) => [
+    { vmas: r.vmas, measure: "mprotect split+merge, ops/s", value: r.opsPerSecond },
+    { vmas: r.vmas, measure: "wasm memory per VMA, bytes", value: r.bytesPerVma },
+  ]);
+  const spec = {
+    data: { values },
+    facet: { column: { field: "measure", type: "nominal", title: null } },
+    spec: {
+      width: 300,
+      height: 200,
+      mark: { type: "line", point: true },
+      encoding: {
+        x: { field: "vmas", type: "quantitative", scale: { type: "log" }, title: "VMAs in the address space" },
+        y: { field: "value", type: "quantitative", title: null },
+      },
+    },
+    resolve: { scale: { y: "independent" } },
+  };
+  writeFileSync(file, await svg(spec));
+}
+
+const fmt = (x) => (x >= 100 ? Math.round(x).toLocaleString("en-US") : x.toFixed(2));
+const table = (head, rows) => [`| ${head.join(" | ")} |`, `| ${head.map(() => "---").join(" | ")} |`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
+
+/** Writes BENCHMARKS.md for the results of one `npm run bench`. */
+export function writeBenchmarksMd(file, r) {
+  const parts = [
+    "# vmalab benchmarks",
+    "",
+    `The latest \`npm run bench\` (tinybench): ${r.date}, Node ${r.node}, ${r.machine.cpu} (${r.machine.cores} cores, ` +
+      `${r.machine.memoryGiB} GiB, Linux ${r.machine.kernel})${r.quick ? ", --quick" : ""}. ` +
+      "Medians; ratios are within this one run (the machine is shared and noisy: expect ±20% between runs). " +
+      "All numbers are also in `bench/results/bench.json`. Reproduce with:",
+    "",
+    "```sh",
+    "npm ci && npm run bench",
+    "```",
+  ];
+  if (r.targets?.length) {
+    parts.push("", "## Targets", "", table(["target", "measured", "met"], r.targets.map((t) => [t.target, t.measured, t.met ? "yes" : "no"])));
+  }
+  if (r.rangemap?.rows?.length) {
+    parts.push("", "## Range map (ns per operation)", "", table(["N", "task", "ns/op"], r.rangemap.rows.map((x) => [x.n, x.task, fmt(x.nsPerOp)])));
+  }
+  if (r.addressSpace) {
+    const a = r.addressSpace;
+    parts.push(
+      "",
+      `## Address space against the kernel (${a.vmas} VMAs, ${a.ops} ops)`,
+      "",
+      table(["side", "ops/s"], [["vmalab", fmt(a.simulatorOpsPerSecond)], ["Linux (bench/kernel-ops.c)", fmt(a.kernelOpsPerSecond)], ["ratio", fmt(a.ratio)]]),
+    );
+  }
+  if (r.folios) {
+    const f = r.folios;
+    parts.push(
+      "",
+      "## Folios, rmap walks, lock chains",
+      "",
+      table(["measure", "value"], [
+        [`bytes per folio (${f.memory.folios} folios)`, fmt(f.memory.bytesPerFolio)],
+        ["bytes per mapped page", fmt(f.memory.bytesPerMappedPage)],
+        ["write faults per second", fmt(f.memory.faultsPerSecond)],
+        ...f.rmap.rows.map((x) => [`rmap: ${x.name}, VMAs visited/s`, fmt(x.vmasPerSecond)]),
+        ...f.chains.map((c) => [`lock chain, forkReuse ${c.forkReuse ? "on" : "off"}: length / ns per walk`, `${c.chainLength} / ${fmt(c.nsPerChainWalk)}`]),
+      ]),
+    );
+  }
+  if (r.workloads) {
+    const w = r.workloads;
+    parts.push(
+      "",
+      "## Whole workloads per policy (ops/s, set-up included)",
+      "",
+      table(["workload", "policy", "ops", "ops/s"], w.policies.map((x) => [x.workload, x.policy, x.ops, fmt(x.opsPerSecond)])),
+      "",
+      "## Scaling",
+      "",
+      "![ops/s and bytes per VMA against the number of VMAs](bench/scaling.svg)",
+      "",
+      table(["VMAs", "mprotect split+merge ops/s", "bytes/VMA"], w.scaling.map((x) => [x.vmas, fmt(x.opsPerSecond), fmt(x.bytesPerVma)])),
+    );
+  }
+  writeFileSync(file, `${parts.join("\n")}\n`);
+}

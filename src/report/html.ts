@@ -1,0 +1,153 @@
+// The comparison report: one self-contained HTML file. Charts are drawn by
+// vega-lite (declarative, well kept, and it renders to SVG in Node without a
+// browser or a native canvas), so the file carries finished SVG and opens
+// offline with no script at all. The anon_vma graph is laid out by dagre.
+// Everything that came from a user or a trace is escaped as text.
+
+import dagre from "@dagrejs/dagre";
+import * as vega from "vega";
+import { compile, type TopLevelSpec } from "vega-lite";
+import type { PolicyRun } from "../compare.js";
+import type { AnonVmaGraph } from "../anon-vma.js";
+import { MERGE_KINDS, REFUSALS } from "../metrics.js";
+
+/** Text made safe for HTML (and SVG) content and attributes. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+async function chart(spec: TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: "none" });
+  return view.toSVG();
+}
+
+const label = (r: PolicyRun, both: boolean) => (both ? `${r.policy} reuse=${r.forkReuse ? "on" : "off"}` : r.policy);
+
+/** The strip map of one address space: each VMA a cell in address order, coloured by anon_vma. */
+async function stripMap(run: PolicyRun, name: string): Promise<string> {
+  const vmas = run.detail?.vmas ?? [];
+  const values = vmas.map((v, i) => ({
+    i,
+    vma: `${v.start}-${v.end} ${v.perms} ${v.kind}`,
+    anonVma: v.anonVma ? `anon_vma ${v.anonVma}` : "unfaulted",
+  }));
+  return chart({
+    title: `${name}: process ${run.detail?.proc ?? "-"}'s ${vmas.length} VMAs in address order`,
+    width: 900,
+    height: 40,
+    data: { values },
+    mark: { type: "rect", stroke: "white", strokeWidth: 0.5 },
+    encoding: {
+      x: { field: "i", type: "ordinal", axis: null },
+      color: { field: "anonVma", type: "nominal", legend: values.length > 60 ? null : { title: null } },
+      tooltip: [{ field: "vma" }, { field: "anonVma" }],
+    },
+  });
+}
+
+/** The anon_vma / AVC graph of one process, laid out by dagre, drawn as SVG. */
+export function graphSvg(g: AnonVmaGraph): string {
+  const layout = new dagre.graphlib.Graph();
+  layout.setGraph({ rankdir: "LR", nodesep: 12, ranksep: 50 });
+  layout.setDefaultEdgeLabel(() => ({}));
+  const avId = (id: number) => `a${id}`;
+  const vmaId = (proc: number, start: number) => `v${proc}:${start}`;
+  for (const a of g.anonVmas) layout.setNode(avId(a.id), { label: `anon_vma ${a.id} (${a.folios} folios)`, width: 150, height: 28, kind: "anon_vma" });
+  for (const v of g.vmas) layout.setNode(vmaId(v.proc, v.start), { label: `VMA ${v.start}-${v.end}`, width: 150, height: 28, kind: "vma" });
+  for (const e of g.avcs) layout.setEdge(vmaId(e.proc, e.start), avId(e.anonVma), { kind: "avc" });
+  for (const e of g.parents) layout.setEdge(avId(e.child), avId(e.parent), { kind: "parent" });
+  dagre.layout(layout);
+  const { width = 0, height = 0 } = layout.graph();
+  const parts: string[] = [];
+  for (const e of layout.edges()) {
+    const edge = layout.edge(e) as { points: { x: number; y: number }[]; kind: string };
+    const d = edge.points.map((p, i) => `${i ? "L" : "M"}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(" ");
+    parts.push(`<path class="edge ${edge.kind}" d="${d}"/>`);
+  }
+  for (const id of layout.nodes()) {
+    const n = layout.node(id) as { x: number; y: number; width: number; height: number; label: string; kind: string };
+    parts.push(
+      `<g class="node ${n.kind}"><rect x="${n.x - n.width / 2}" y="${n.y - n.height / 2}" width="${n.width}" height="${n.height}" rx="4"/>` +
+        `<text x="${n.x}" y="${n.y + 4}">${escapeHtml(n.label)}</text></g>`,
+    );
+  }
+  return `<svg class="graph" xmlns="http://www.w3.org/2000/svg" width="${width + 20}" height="${height + 20}" viewBox="-10 -10 ${width + 20} ${height + 20}">${parts.join("")}</svg>`;
+}
+
+/** The whole report for the runs of one comparison. */
+export async function htmlReport(runs: PolicyRun[], title: string): Promise<string> {
+  const both = new Set(runs.map((r) => r.forkReuse)).size > 1;
+  const name = (r: PolicyRun) => label(r, both);
+  const charts: [string, string][] = [];
+  charts.push([
+    "VMA count along the op stream",
+    await chart({
+      width: 800,
+      height: 260,
+      data: { values: runs.flatMap((r) => r.series.op.map((op, i) => ({ run: name(r), op, vmas: r.series.vmas[i] }))) },
+      mark: "line",
+      encoding: {
+        x: { field: "op", type: "quantitative", title: "op" },
+        y: { field: "vmas", type: "quantitative", title: "live VMAs" },
+        color: { field: "run", type: "nominal", title: null },
+      },
+    }),
+  ]);
+  const bars = async (what: string, values: { run: string; kind: string; count: number }[]) =>
+    chart({
+      width: 800,
+      height: 220,
+      data: { values },
+      mark: "bar",
+      encoding: {
+        x: { field: "kind", type: "nominal", title: null, axis: { labelAngle: -30 } },
+        xOffset: { field: "run" },
+        y: { field: "count", type: "quantitative", title: what },
+        color: { field: "run", type: "nominal", title: null },
+      },
+    });
+  charts.push(["Merges by kind", await bars("merges", runs.flatMap((r) => MERGE_KINDS.map((k) => ({ run: name(r), kind: k, count: r.metrics.merges[k] }))))]);
+  charts.push(["Refused merges by reason", await bars("refusals", runs.flatMap((r) => REFUSALS.map((k) => ({ run: name(r), kind: k, count: r.metrics.refusals[k] }))))]);
+  charts.push([
+    "anon_vma chain length (faulted VMAs at the end)",
+    await bars("VMAs", runs.flatMap((r) => Object.entries(r.chainHistogram).map(([len, n]) => ({ run: name(r), kind: `chain ${len}`, count: n })))),
+  ]);
+  charts.push([
+    "Lock sharing per root anon_vma (mean and max)",
+    await bars("per root", runs.flatMap((r) => [
+      { run: name(r), kind: "folios, mean", count: r.metrics.perRoot.folios.mean },
+      { run: name(r), kind: "folios, max", count: r.metrics.perRoot.folios.max },
+      { run: name(r), kind: "VMAs, mean", count: r.metrics.perRoot.vmas.mean },
+      { run: name(r), kind: "VMAs, max", count: r.metrics.perRoot.vmas.max },
+    ])),
+  ]);
+  charts.push([
+    "rmap walk cost and throughput",
+    await bars("per walk / ops per s (log)", runs.flatMap((r) => [
+      { run: name(r), kind: "AVCs per walk", count: r.metrics.rmap.avcsPerWalk },
+      { run: name(r), kind: "VMAs per walk", count: r.metrics.rmap.vmasPerWalk },
+      { run: name(r), kind: "k ops/s", count: r.opsPerSecond / 1000 },
+    ])),
+  ]);
+  for (const r of runs) charts.push([`Address space of process ${r.detail?.proc ?? "-"} (${name(r)})`, await stripMap(r, name(r))]);
+  const graphs = runs.map((r) => `<h2>anon_vma graph of process ${r.detail?.proc ?? "-"} (${escapeHtml(name(r))})</h2>${r.detail ? graphSvg(r.detail.graph) : "<p>no process left</p>"}`);
+  const rows = runs.map((r) => `<tr><td>${escapeHtml(name(r))}</td><td>${r.metrics.vmas.total}</td><td>${r.metrics.vmas.peak}</td><td>${r.metrics.anonVmas}</td><td>${r.metrics.avcs}</td><td>${r.failedOps}</td><td>${Math.round(r.opsPerSecond)}</td></tr>`);
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
+<style>
+body { font: 14px system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: 2px 8px; text-align: right; }
+td:first-child, th:first-child { text-align: left; }
+section.chart { margin: 1.5em 0; }
+svg.graph .node rect { fill: #eef; stroke: #669; } svg.graph .node.vma rect { fill: #efe; stroke: #696; }
+svg.graph text { font: 11px system-ui, sans-serif; text-anchor: middle; }
+svg.graph .edge { fill: none; stroke: #888; } svg.graph .edge.parent { stroke: #c66; stroke-dasharray: 4 2; }
+</style></head><body>
+<h1>${escapeHtml(title)}</h1>
+<table><tr><th>policy</th><th>VMAs final</th><th>VMAs peak</th><th>anon_vmas</th><th>AVCs</th><th>failed ops</th><th>ops/s</th></tr>
+${rows.join("\n")}</table>
+${charts.map(([h, svg]) => `<section class="chart"><h2>${escapeHtml(h)}</h2>${svg}</section>`).join("\n")}
+${graphs.join("\n")}
+</body></html>
+`;
+}

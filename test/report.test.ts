@@ -1,0 +1,45 @@
+import { describe, expect, test } from "vitest";
+import { compare } from "../dist/compare.js";
+import { escapeHtml, graphSvg, htmlReport } from "../dist/report/html.js";
+import { System } from "../src/index.js";
+
+const SCENARIO = `mmap 100 8 rw anon
+touch 100 4 w
+fork 1
+proc 1
+touch 100 1 w
+mprotect 102 2 r
+mprotect 102 2 rw
+`;
+
+describe("the HTML comparison report", () => {
+  test("one self-contained file: the table, a chart per metric group, a strip map and a graph per run", async () => {
+    const runs = await compare({ scenario: SCENARIO, policies: ["linux-6.18", "no-merge"], parallel: false });
+    const html = await htmlReport(runs, "report <test> & \"quotes\"");
+    expect(html.startsWith("<!doctype html>")).toBe(true);
+    // Nothing to fetch: no scripts, no links, no external images.
+    expect(html).not.toMatch(/<script|<link|src="http|href="http/);
+    expect(html).toContain("<title>report &#60;test&#62; &#38; &#34;quotes&#34;</title>");
+    for (const h of ["VMA count along the op stream", "Merges by kind", "Refused merges by reason", "anon_vma chain length", "Lock sharing per root anon_vma", "rmap walk cost and throughput"]) {
+      expect(html).toContain(`<h2>${h}`);
+    }
+    // 6 charts + a strip map and a graph for each of the 2 runs.
+    expect((html.match(/<svg/g) ?? []).length).toBe(6 + 2 + 2);
+    expect((html.match(/<g class="node anon_vma">/g) ?? []).length).toBeGreaterThanOrEqual(2);
+  });
+
+  test("the graph lays out every anon_vma and VMA and draws an edge per AVC and parent link", () => {
+    const sys = System.createSync();
+    sys.runScenario(SCENARIO);
+    const g = sys.anonVmaGraph();
+    const svg = graphSvg(g);
+    expect((svg.match(/<g class="node anon_vma">/g) ?? []).length).toBe(g.anonVmas.length);
+    expect((svg.match(/<g class="node vma">/g) ?? []).length).toBe(g.vmas.length);
+    expect((svg.match(/class="edge avc"/g) ?? []).length).toBe(g.avcs.length);
+    expect((svg.match(/class="edge parent"/g) ?? []).length).toBe(g.parents.length);
+  });
+
+  test("user text is escaped, never markup", () => {
+    expect(escapeHtml(`<img src=x onerror="alert(1)">`)).toBe("&#60;img src=x onerror=&#34;alert(1)&#34;&#62;");
+  });
+});
