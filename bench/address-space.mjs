@@ -1,32 +1,32 @@
-// Address-space benchmark: mprotect split+merge cycles and MAP_FIXED
-// replacements over 10^4 existing VMAs, in the simulator (tinybench) and in
-// the real kernel (bench/kernel-ops.c, compiled here), same op stream, same run.
+// Address-space benchmark: op streams over 10^4 existing VMAs, by op kind, in
+// the simulator (one API call per op, and op batches run inside the core) and
+// in the real kernel (bench/kernel-ops.c, compiled here), same streams, same run.
 
 import { spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { Bench } from "tinybench";
-import { System } from "../dist/index.js";
+import { OpStream, System } from "../dist/index.js";
 import { Random } from "../dist/random.js";
 
 const PER = 4; // pages per VMA; VMAs alternate rw and r so none merge at rest
 const PROT = { r: 1, rw: 3 };
 
 /**
- * A cyclic op stream (it leaves the layout as it found it): for a random rw
- * VMA, mprotect its middle to r (split in three) and back (merge to one); or
- * mmap MAP_FIXED over all of it (replace; neighbours differ, so no merge).
+ * Cyclic op streams (each leaves the layout as it found it), on random rw VMAs:
+ * - split/merge: mprotect the middle to r (split in three) and back (merge to one);
+ * - mmap/munmap: unmap the VMA and map it again;
+ * - replace: mmap MAP_FIXED over all of it (neighbours differ, so no merge);
+ * - mixed: split/merge or replace, half and half (the earlier single figure).
  */
-function opStream(n, count, seed) {
+function opStream(kind, n, count, seed) {
   const rnd = new Random(seed);
   const ops = [];
   while (ops.length < count) {
-    const i = 2 * rnd.int(n / 2); // an rw VMA
-    const s = i * PER;
-    if (rnd.chance(0.5)) {
-      ops.push(["p", s + 1, 2, "r"], ["p", s + 1, 2, "rw"]);
-    } else {
-      ops.push(["m", s, PER, "rw"]);
-    }
+    const s = 2 * rnd.int(n / 2) * PER;
+    const k = kind === "mixed" ? (rnd.chance(0.5) ? "split/merge" : "replace") : kind;
+    if (k === "split/merge") ops.push(["p", s + 1, 2, "r"], ["p", s + 1, 2, "rw"]);
+    else if (k === "mmap/munmap") ops.push(["u", s, PER, "rw"], ["m", s, PER, "rw"]);
+    else ops.push(["m", s, PER, "rw"]);
   }
   return ops;
 }
@@ -37,11 +37,22 @@ function setUp(n) {
   return p;
 }
 
-function runSim(p, ops) {
+function runCalls(p, ops) {
   for (const [k, s, n, prot] of ops) {
     if (k === "p") p.mprotect(s, n, prot);
+    else if (k === "u") p.munmap(s, n);
     else p.mmap(s, n, prot, { kind: "anon" }, { noreserve: true });
   }
+}
+
+function toStream(ops) {
+  const s = new OpStream();
+  for (const [k, start, n, prot] of ops) {
+    if (k === "p") s.mprotect(0, start, n, prot);
+    else if (k === "u") s.munmap(0, start, n);
+    else s.mmapAnon(0, start, n, prot, 0x4000);
+  }
+  return s;
 }
 
 function kernelOpsPerSecond(n, ops, reps) {
@@ -59,16 +70,28 @@ function kernelOpsPerSecond(n, ops, reps) {
 }
 
 export async function benchAddressSpace({ time, vmas = 10_000, opsPerRun = 20_000 }) {
-  const ops = opStream(vmas, opsPerRun, 7);
-  const p = setUp(vmas);
-  const bench = new Bench({ name: `address space, ${vmas} VMAs`, time, warmupTime: Math.min(time, 200) });
-  bench.add("simulator: mprotect split/merge + MAP_FIXED replace", () => runSim(p, ops));
-  bench.addEventListener("cycle", (e) => process.stderr.write(`  ${bench.name}: ${e.task.name}\n`));
-  await bench.run();
-  const r = bench.tasks[0].result;
-  if (r.state !== "completed") throw new Error(`simulator task: ${r.state}`);
-  if (p.mapCount !== vmas) throw new Error(`the op stream should leave ${vmas} VMAs, found ${p.mapCount}`);
-  const sim = ops.length / (r.latency.p50 / 1000);
-  const kernel = kernelOpsPerSecond(vmas, ops, 15);
-  return { vmas, ops: ops.length, simulatorOpsPerSecond: sim, kernelOpsPerSecond: kernel, ratio: sim / kernel };
+  const rows = [];
+  for (const kind of ["mixed", "split/merge", "mmap/munmap", "replace"]) {
+    const ops = opStream(kind, vmas, opsPerRun, 7);
+    const stream = toStream(ops);
+    const p = setUp(vmas);
+    const bench = new Bench({ name: `address space, ${vmas} VMAs, ${kind}`, time, warmupTime: Math.min(time, 200) });
+    bench.add("calls", () => runCalls(p, ops));
+    bench.add("batches", () => p.system.runStream(stream));
+    bench.addEventListener("cycle", (e) => process.stderr.write(`  ${bench.name}: ${e.task.name}\n`));
+    await bench.run();
+    if (p.mapCount !== vmas) throw new Error(`the ${kind} stream should leave ${vmas} VMAs, found ${p.mapCount}`);
+    const [calls, batches] = bench.tasks.map((t) => ops.length / (t.result.latency.p50 / 1000));
+    const kernel = kernelOpsPerSecond(vmas, ops, 15);
+    rows.push({ kind, ops: ops.length, callsOpsPerSecond: calls, batchOpsPerSecond: batches, kernelOpsPerSecond: kernel, ratio: batches / kernel });
+  }
+  const mixed = rows[0];
+  return {
+    vmas,
+    ops: mixed.ops,
+    simulatorOpsPerSecond: mixed.callsOpsPerSecond,
+    kernelOpsPerSecond: mixed.kernelOpsPerSecond,
+    ratio: mixed.callsOpsPerSecond / mixed.kernelOpsPerSecond,
+    byKind: rows,
+  };
 }

@@ -3,6 +3,7 @@
  * stdin: "N PAGES_PER_VMA REPS" then one op per line:
  *   p START N PROT      mprotect
  *   m START N PROT      mmap MAP_FIXED|MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE
+ *   u START N 0         munmap
  * Pages are relative to an arena of N * PAGES_PER_VMA pages whose VMAs
  * alternate rw and r. Prints {"ops":K,"seconds":[...]} for REPS runs.
  */
@@ -42,8 +43,9 @@ int main(void)
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		for (unsigned long k = 0; k < count; k++) {
 			char *at = base + ops[k].start * page;
-			int rc = ops[k].kind == 'p' ? mprotect(at, ops[k].n * page, ops[k].prot)
-						    : (mmap(at, ops[k].n * page, ops[k].prot, flags, -1, 0) == MAP_FAILED);
+			int rc = ops[k].kind == 'p'   ? mprotect(at, ops[k].n * page, ops[k].prot)
+				 : ops[k].kind == 'u' ? munmap(at, ops[k].n * page)
+						      : (mmap(at, ops[k].n * page, ops[k].prot, flags, -1, 0) == MAP_FAILED);
 			if (rc) return 5;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &t1);
