@@ -123,7 +123,7 @@ export async function htmlReport(runs: PolicyRun[], title: string): Promise<stri
   ]);
   charts.push([
     "rmap walk cost and throughput",
-    await bars("per walk / ops per s (log)", runs.flatMap((r) => [
+    await bars("per walk, or thousand ops/s", runs.flatMap((r) => [
       { run: name(r), kind: "AVCs per walk", count: r.metrics.rmap.avcsPerWalk },
       { run: name(r), kind: "VMAs per walk", count: r.metrics.rmap.vmasPerWalk },
       { run: name(r), kind: "k ops/s", count: r.opsPerSecond / 1000 },

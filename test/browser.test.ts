@@ -1,0 +1,74 @@
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { describe, expect, test } from "vitest";
+import { chromium } from "playwright-core";
+import { compare } from "../dist/compare.js";
+import { htmlReport } from "../dist/report/html.js";
+
+// Debian's chromium (no browser download); .ci/run installs it and requires these tests to run.
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const hasChromium = existsSync(CHROMIUM);
+if (!hasChromium && process.env.VMALAB_REQUIRE_BROWSER === "1") throw new Error(`no browser at ${CHROMIUM} (apt-get install chromium)`);
+const ARTIFACTS = new URL("../test-artifacts/", import.meta.url).pathname;
+
+const SCENARIO = `mmap 100 16 rw anon
+touch 100 8 w
+fork 1
+proc 1
+touch 100 2 w
+mprotect 104 4 r
+mprotect 104 4 rw
+madvise 108 4 dontfork
+proc 0
+mmap 116 4 rw anon
+mprotect 100 2 r
+`;
+
+describe.runIf(hasChromium)("the HTML report in a real browser", () => {
+  test("every chart renders with marks, the strip maps and graphs too; a screenshot is kept", async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const runs = await compare({ scenario: SCENARIO, policies: ["linux-6.18", "chain-union-2010", "no-merge"], parallel: false });
+    const file = `${ARTIFACTS}report.html`;
+    writeFileSync(file, await htmlReport(runs, "browser test <report>"));
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+      const errors: string[] = [];
+      page.on("pageerror", (e) => errors.push(e.message));
+      await page.goto(`file://${file}`);
+      expect(await page.title()).toBe("browser test <report>");
+      const charts = await page.$$eval("section.chart", (sections) =>
+        sections.map((s) => {
+          const svg = s.querySelector("svg");
+          const box = svg?.getBoundingClientRect();
+          return {
+            title: s.querySelector("h2")?.textContent ?? "",
+            width: box?.width ?? 0,
+            height: box?.height ?? 0,
+            marks: svg?.querySelectorAll("path, rect, line").length ?? 0,
+          };
+        }),
+      );
+      // Six metric charts and one strip map per run, each drawn with a size and marks.
+      expect(charts).toHaveLength(6 + runs.length);
+      for (const c of charts) {
+        expect(c.width, c.title).toBeGreaterThan(200);
+        expect(c.height, c.title).toBeGreaterThan(40);
+        expect(c.marks, c.title).toBeGreaterThan(3);
+      }
+      // A graph per run, with its anon_vma and VMA nodes laid out inside the picture.
+      const graphs = await page.$$eval("svg.graph", (svgs) =>
+        svgs.map((g) => ({ nodes: g.querySelectorAll("g.node").length, width: g.getBoundingClientRect().width })),
+      );
+      expect(graphs).toHaveLength(runs.length);
+      for (const [i, g] of graphs.entries()) {
+        const d = runs[i].detail!;
+        expect(g.nodes).toBe(d.graph.anonVmas.length + d.graph.vmas.length);
+        expect(g.width).toBeGreaterThan(100);
+      }
+      expect(errors).toEqual([]);
+      await page.screenshot({ path: `${ARTIFACTS}report.png`, fullPage: true });
+    } finally {
+      await browser.close();
+    }
+  });
+});
