@@ -174,6 +174,11 @@ function readString(memory: WebAssembly.Memory, ptr: number): string {
 let compiled: WebAssembly.Module | undefined;
 let shared: Core | undefined;
 
+/** Uses an already compiled core (a browser fetches and compiles build/vmalab.wasm itself). */
+export function useCoreModule(module: WebAssembly.Module): void {
+  compiled = module;
+}
+
 /** The compiled core module, read and compiled once per process. */
 export function coreModule(): WebAssembly.Module {
   compiled ??= new WebAssembly.Module(readFileSync(new URL("../build/vmalab.wasm", import.meta.url)));

@@ -3,6 +3,11 @@ import { describe, expect, test } from "vitest";
 import { chromium } from "playwright-core";
 import { compare } from "../dist/compare.js";
 import { htmlReport } from "../dist/report/html.js";
+import { servePlayground } from "../dist/cli/playground.js";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseScenario, POLICIES, ScenarioRun, System } from "../src/index.js";
+import { CASES_DIR } from "./support/cases.js";
 
 // Debian's chromium (no browser download); .ci/run installs it and requires these tests to run.
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
@@ -69,6 +74,48 @@ describe.runIf(hasChromium)("the HTML report in a real browser", () => {
       await page.screenshot({ path: `${ARTIFACTS}report.png`, fullPage: true });
     } finally {
       await browser.close();
+    }
+  });
+
+  test("the playground steps a real-kernel case under every policy: VMA rows, graph nodes, the last merge explained", async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const text = readFileSync(join(CASES_DIR, "merge-selftest-mprotect_unfaulted_left_faulted_right.txt"), "utf8");
+    const ops = parseScenario(text);
+    const { url, server } = await servePlayground(0);
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+      const errors: string[] = [];
+      page.on("pageerror", (e) => errors.push(e.message));
+      // Shared state in the URL: the scenario and the step.
+      await page.goto(`${url}#${new URLSearchParams({ k: "2", s: text })}`);
+      await page.waitForSelector("body[data-ready='1']");
+      // Step to the last mprotect: the merges it tried are explained.
+      const last = ops.findLastIndex((o) => o.op === "mprotect") + 1;
+      for (let k = 2; k < last; k++) await page.click("#step");
+      expect(await page.locator('section.policy[data-policy="linux-6.18"] pre.explain').textContent()).toMatch(/left {2}\(prev\)/);
+      for (let k = last; k < ops.length; k++) await page.click("#step");
+      expect(await page.textContent("#status")).toContain(`op ${ops.length} of ${ops.length}`);
+      expect(new URLSearchParams(new URL(page.url()).hash.slice(1)).get("k")).toBe(String(ops.length));
+      for (const policy of POLICIES) {
+        // The same ops in this process give the rows and nodes the page must show.
+        const sys = System.createSync({ policy });
+        const run = new ScenarioRun(sys);
+        for (const op of ops) run.step(op);
+        const panel = page.locator(`section.policy[data-policy="${policy}"]`);
+        const want = sys.processes().map((p) => p.vmas().map((v) => `${v.start}-${v.end}`));
+        const got = await panel.locator("table.vmas").evaluateAll((tables) =>
+          tables.map((t) => [...t.querySelectorAll("tr.vma")].map((r) => r.firstElementChild?.textContent ?? "")),
+        );
+        expect(got, policy).toEqual(want);
+        const g = sys.anonVmaGraph();
+        expect(await panel.locator("svg.graph g.node").count(), policy).toBe(g.anonVmas.length + g.vmas.length);
+      }
+      expect(errors).toEqual([]);
+      await page.screenshot({ path: `${ARTIFACTS}playground.png`, fullPage: true });
+    } finally {
+      await browser.close();
+      server.close();
     }
   });
 });

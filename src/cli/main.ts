@@ -14,6 +14,7 @@ import { POLICIES } from "../system.js";
 import { VmalabError } from "../wasm.js";
 import { runCompare } from "./compare.js";
 import { runWorkloadCli } from "./workload.js";
+import { servePlayground } from "./playground.js";
 import { WORKLOADS } from "../workload/generators.js";
 import { checkWorkloadName } from "../workload/run.js";
 import { explainScenario } from "../explain.js";
@@ -58,6 +59,9 @@ Usage:
       Generate a workload (${WORKLOADS.join(", ")}) at that size and run it in
       op batches: wall time, ops/s, peak memory and metrics. A progress bar
       shows on a terminal; Ctrl-C stops it with the metrics so far.
+  vmalab playground [--port N]
+      Serve the browser playground on localhost: type or pick a scenario,
+      step it op by op under every policy side by side.
   vmalab generate FAMILY SEED [--ops N]
       Print a seeded scenario of a family that stresses merging
       (${FAMILIES.join(", ")}).
@@ -217,6 +221,14 @@ async function main(argv: string[]): Promise<number> {
       scenarioOut: values["scenario-out"],
     });
     return 0;
+  }
+  if (command === "playground") {
+    const { values } = parseArgs({ args: rest, options: { port: { type: "string", default: "8080" } } });
+    const port = Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port takes a port number, got '${values.port}'`);
+    const { url } = await servePlayground(port);
+    console.log(`vmalab playground at ${url} (Ctrl-C stops it)`);
+    await new Promise(() => {});
   }
   if (command === "generate") {
     const { values, positionals } = parseArgs({
