@@ -37,6 +37,8 @@ export interface CompareOptions {
   check?: boolean;
   /** Use worker threads when there is more than one core (default true). */
   parallel?: boolean;
+  /** The process whose address space and anon_vma graph reports show (default: the lowest live id). */
+  process?: number;
 }
 
 /** One policy's run over the op stream. */
@@ -53,7 +55,7 @@ export interface PolicyRun {
   series: { op: number[]; vmas: number[] };
   /** Faulted VMAs by anon_vma_chain length, at the end. */
   chainHistogram: Record<number, number>;
-  /** At the end, for reports: one process's VMAs and its part of the anon_vma graph (the lowest live id). */
+  /** At the end, for reports: one process's VMAs and its part of the anon_vma graph (the one asked for, else the lowest live id). */
   detail: { proc: number; vmas: VmaInfo[]; graph: AnonVmaGraph } | null;
 }
 
@@ -62,6 +64,7 @@ interface RunSpec {
   policy: string | MergePolicy;
   forkReuse: boolean;
   check: boolean;
+  process?: number;
 }
 
 /** One run, start to end, on a fresh System. */
@@ -84,7 +87,7 @@ export function runPolicy(spec: RunSpec): PolicyRun {
   for (const p of sys.processes()) {
     for (const v of p.vmas()) if (v.chainLength) chainHistogram[v.chainLength] = (chainHistogram[v.chainLength] ?? 0) + 1;
   }
-  const first = sys.processes()[0];
+  const first = sys.processes().find((p) => p.id === spec.process) ?? sys.processes()[0];
   return {
     policy: sys.policy,
     forkReuse: spec.forkReuse,
@@ -158,7 +161,7 @@ export async function compare(opts: CompareOptions): Promise<PolicyRun[]> {
   const reuse = opts.forkReuse === "both" ? [true, false] : [opts.forkReuse !== false];
   const specs: RunSpec[] = [];
   for (const policy of policyList(opts.policies)) {
-    for (const forkReuse of reuse) specs.push({ ops, policy, forkReuse, check: opts.check !== false });
+    for (const forkReuse of reuse) specs.push({ ops, policy, forkReuse, check: opts.check !== false, process: opts.process });
   }
   const workers = opts.parallel === false ? 1 : Math.min(availableParallelism(), specs.length);
   if (workers <= 1) return specs.map(runPolicy);

@@ -118,4 +118,22 @@ describe.runIf(hasChromium)("the HTML report in a real browser", () => {
       server.close();
     }
   });
+
+  test("the playground shows what the user typed as text, never as markup", async () => {
+    const { url, server } = await servePlayground(0);
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    try {
+      const page = await browser.newPage();
+      // Markup a browser would run if it were inserted as HTML (no spaces: a scenario word).
+      const text = "mmap 100 4 r file:<img/src=x/onerror=window.hacked=1>@0\nmmap 104 4 r file:<b>bold</b>@4\n";
+      await page.goto(`${url}#${new URLSearchParams({ k: "2", s: text })}`);
+      await page.waitForSelector("body[data-ready='1']");
+      expect(await page.evaluate(() => (window as unknown as { hacked?: number }).hacked)).toBeUndefined();
+      expect(await page.locator("img, b").count()).toBe(0);
+      expect(await page.locator("section.policy tr.vma").first().textContent()).toContain("file:<img");
+    } finally {
+      await browser.close();
+      server.close();
+    }
+  });
 });

@@ -39,7 +39,14 @@ describe("the HTML comparison report", () => {
     expect((svg.match(/class="edge parent"/g) ?? []).length).toBe(g.parents.length);
   });
 
-  test("user text is escaped, never markup", () => {
+  test("user text is escaped, never markup; the report shows the process asked for", async () => {
     expect(escapeHtml(`<img src=x onerror="alert(1)">`)).toBe("&#60;img src=x onerror=&#34;alert(1)&#34;&#62;");
+    // A file name from a scenario (or trace) reaches the strip map's tooltips as text.
+    const scenario = `${SCENARIO}mmap 200 4 r file:<script>alert(1)</script>@0\n`;
+    const runs = await compare({ scenario, policies: ["linux-6.18"], parallel: false, process: 1 });
+    expect(runs[0].detail?.proc).toBe(1);
+    const html = await htmlReport(runs, "t");
+    expect(html).not.toMatch(/<script/i);
+    expect(html).toMatch(/&lt;script&gt;|&#60;script&#62;/);
   });
 });

@@ -14,6 +14,8 @@ export interface CompareCliOptions {
   trace?: string;
   /** Writes the HTML report there. */
   html?: string;
+  /** The process the report's strip map and graph show. */
+  process?: number;
   policies: string[] | "all";
   forkReuse: boolean | "both";
   json?: string;
@@ -74,7 +76,7 @@ export async function runCompare(opts: CompareCliOptions): Promise<PolicyRun[]> 
     console.log(formatReplayStats(opts.trace!, replay.stats));
     scenario = replay.scenario;
   }
-  const runs = await compare({ scenario, policies: opts.policies, forkReuse: opts.forkReuse });
+  const runs = await compare({ scenario, policies: opts.policies, forkReuse: opts.forkReuse, process: opts.process });
   const headers = ["", ...runs.map((r) => (opts.forkReuse === "both" ? `${r.policy} reuse=${r.forkReuse ? "on" : "off"}` : r.policy))];
   const what = opts.scenario ?? opts.trace ?? `workload ${opts.workload!.name} seed ${opts.workload!.seed ?? 1}`;
   console.log(`${what}: ${runs[0].ops} ops`);

@@ -34,13 +34,14 @@ Usage:
       helper compiled on first use) and on the simulator; print PASS or FAIL
       and the first difference. Exit status 1 when any fails.
   vmalab compare (--scenario FILE | --workload NAME [--seed S] [--ops N] | --trace FILE)
-                 [--policy all|NAME,NAME...] [--fork-reuse on|off|both] [--json FILE] [--html FILE]
+                 [--policy all|NAME,NAME...] [--fork-reuse on|off|both] [--json FILE] [--html FILE] [--process N]
       Run the scenario (or a generated workload: a workload or generate
       family; or a recorded trace) once per merge policy on worker threads and print the
       metrics side by side: VMAs, merges by kind, refused merges by reason,
       splits, anon_vmas and chains, lock sharing per root, rmap cost, policy
       cost, throughput. --json writes all; --html writes a self-contained
-      report with charts, a strip map and the anon_vma graph of a process.
+      report with charts, a strip map and the anon_vma graph of a process
+      (--process N; else the lowest id alive at the end).
       Policies: ${POLICIES.join(", ")}.
   vmalab explain FILE [--policy NAME] [--op N]
       Run the scenario and show every merge it tried (or those of op N):
@@ -120,6 +121,7 @@ async function main(argv: string[]): Promise<number> {
         workload: { type: "string" },
         trace: { type: "string" },
         html: { type: "string" },
+        process: { type: "string" },
         seed: { type: "string", default: "1" },
         ops: { type: "string", default: "1000" },
         policy: { type: "string", default: "all" },
@@ -142,6 +144,7 @@ async function main(argv: string[]): Promise<number> {
       forkReuse: reuse,
       json: values.json,
       html: values.html,
+      process: values.process === undefined ? undefined : positiveInt(values.process, "--process", 0),
     });
     return 0;
   }
@@ -264,9 +267,10 @@ async function main(argv: string[]): Promise<number> {
 
 class UsageError extends Error {}
 
-function positiveInt(text: string, flag: string): number {
+/** A whole number >= min (1 unless told) from a flag's text. */
+function positiveInt(text: string, flag: string, min = 1): number {
   const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`${flag} takes a positive integer, got '${text}'`);
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag} takes a whole number >= ${min}, got '${text}'`);
   return n;
 }
 
