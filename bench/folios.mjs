@@ -6,6 +6,8 @@
 // - lock-chain traversal on a deep fork chain whose parents exit, with the
 //   anon_vma reuse of commit 7a3ef208e662 off and on.
 
+import { spawnSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
 import { Bench } from "tinybench";
 import { System } from "../dist/index.js";
 
@@ -21,12 +23,39 @@ function memoryPerFolio(n) {
   p.touch(BASE, n, "w");
   const faultSeconds = (performance.now() - t0) / 1000;
   const m1 = ex.memory.buffer.byteLength;
-  p.fork(1);
+  const child = p.fork(1);
   const m2 = ex.memory.buffer.byteLength;
   // The fork adds a mapping of every page and no folio.
   const perMappedPage = (m2 - m1) / n;
   const perFolio = (m1 - m0) / n - perMappedPage;
-  return { folios: sys.liveObjects().folios, bytesPerFolio: perFolio, bytesPerMappedPage: perMappedPage, faultsPerSecond: n / faultSeconds };
+  const folios = sys.liveObjects().folios;
+  // Copy-on-write: the child writes a tenth of the shared pages.
+  const cow = Math.floor(n / 10);
+  const t1 = performance.now();
+  child.touch(BASE, cow, "w");
+  const cowSeconds = (performance.now() - t1) / 1000;
+  const kernel = kernelFaults(n);
+  return {
+    folios,
+    bytesPerFolio: perFolio,
+    bytesPerMappedPage: perMappedPage,
+    faultsPerSecond: n / faultSeconds,
+    cowFaultsPerSecond: cow / cowSeconds,
+    kernelFaultsPerSecond: kernel.faults,
+    kernelCowFaultsPerSecond: kernel.cow,
+  };
+}
+
+/** Write and COW faults per second in the real kernel (bench/kernel-faults.c), same page counts. */
+function kernelFaults(n) {
+  const dir = new URL("./results/", import.meta.url).pathname;
+  mkdirSync(dir, { recursive: true });
+  const bin = `${dir}kernel-faults`;
+  const cc = spawnSync(process.env.CC ?? "cc", ["-O2", "-o", bin, new URL("./kernel-faults.c", import.meta.url).pathname], { encoding: "utf8" });
+  if (cc.status !== 0) throw new Error(`compiling bench/kernel-faults.c failed: ${cc.stderr ?? cc.error}`);
+  const r = spawnSync(bin, [String(n)], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`kernel-faults failed (exit ${r.status})`);
+  return JSON.parse(r.stdout);
 }
 
 /** A parent with `pages` written pages and `children` children; child k writes every 10th page from k % 10. */

@@ -76,7 +76,8 @@ export function writeBenchmarksMd(file, r) {
       table(["measure", "value"], [
         [`bytes per folio (${f.memory.folios} folios)`, fmt(f.memory.bytesPerFolio)],
         ["bytes per mapped page", fmt(f.memory.bytesPerMappedPage)],
-        ["write faults per second", fmt(f.memory.faultsPerSecond)],
+        ["write faults per second: vmalab / Linux", `${fmt(f.memory.faultsPerSecond)} / ${fmt(f.memory.kernelFaultsPerSecond)}`],
+        ["COW write faults per second, child after fork: vmalab / Linux", `${fmt(f.memory.cowFaultsPerSecond)} / ${fmt(f.memory.kernelCowFaultsPerSecond)}`],
         ...f.rmap.rows.map((x) => [`rmap: ${x.name}, VMAs visited/s`, fmt(x.vmasPerSecond)]),
         ...f.chains.map((c) => [`lock chain, forkReuse ${c.forkReuse ? "on" : "off"}: length / ns per walk`, `${c.chainLength} / ${fmt(c.nsPerChainWalk)}`]),
       ]),

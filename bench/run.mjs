@@ -78,7 +78,8 @@ if (folios) {
   console.table([
     { measure: "bytes per folio", value: fmt(m.bytesPerFolio) },
     { measure: "bytes per mapped page", value: fmt(m.bytesPerMappedPage) },
-    { measure: "write faults per second", value: fmt(m.faultsPerSecond) },
+    { measure: "write faults per second (Linux)", value: `${fmt(m.faultsPerSecond)} (${fmt(m.kernelFaultsPerSecond)})` },
+    { measure: "COW write faults per second, child after fork (Linux)", value: `${fmt(m.cowFaultsPerSecond)} (${fmt(m.kernelCowFaultsPerSecond)})` },
   ]);
   const r = folios.rmap;
   console.log(`rmap walks: fork server, ${r.children} children of a parent with ${r.pages} pages, ${r.folios} folios (median pass)`);
