@@ -9,7 +9,7 @@ import { Pool } from "./mem";
 const F_MAPPING: usize = 0;
 const F_MAPCOUNT: usize = 4;
 const F_INDEX: usize = 8;
-const F_ORDER: usize = 16;
+// Byte 16: the order (0 for now: every folio is one page), room for large folios.
 const FOLIO_SIZE: usize = 20;
 
 export const folios = new Pool(FOLIO_SIZE);
@@ -17,7 +17,6 @@ export const folios = new Pool(FOLIO_SIZE);
 @inline export function folioMapping(f: usize): usize { return <usize>load<u32>(f + F_MAPPING); }
 @inline export function folioMapcount(f: usize): u32 { return load<u32>(f + F_MAPCOUNT); }
 @inline export function folioIndex(f: usize): u64 { return load<u64>(f + F_INDEX); }
-@inline export function folioOrder(f: usize): u32 { return load<u8>(f + F_ORDER); }
 
 /** folio_move_anon_rmap(): an exclusive folio now belongs to anon_vma a. */
 export function setFolioMapping(f: usize, a: usize): void {
