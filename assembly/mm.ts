@@ -447,7 +447,8 @@ export function handleFault(mm: usize, vma: usize, addr: u64, write: bool): void
     if (pte == 0) pteSet(pt, addr, shared || !vmaIsAnonymous(vma) ? PTE_PAGECACHE : PTE_ZERO);
     return;
   }
-  anonVmaPrepare(vma, vmaPrev(mm, vma), vmaNext(mm, vma));
+  // The neighbours (two tree walks) matter only for a VMA's first write fault.
+  if (vmaAnonVma(vma) == 0) anonVmaPrepare(vma, vmaPrev(mm, vma), vmaNext(mm, vma));
   let av = vmaAnonVma(vma);
   if (isFolio(pte)) {
     if (folioMapcount(pte) == 1) {
