@@ -150,7 +150,8 @@ function rebalance(c: usize): usize {
   return c;
 }
 
-@inline function avcBefore(a: usize, b: usize): bool {
+/** The tree's order: a comes before b. */
+@inline export function avcBefore(a: usize, b: usize): bool {
   let sa = avcStart(a);
   let sb = avcStart(b);
   return sa < sb || (sa == sb && a < b);

@@ -4,7 +4,7 @@
 
 import {
   anonVmaFirst, anonVmaNext, anonVmas, avActive, avAvcCount, avChildren, avFolios, avParent, avRefcount, avRoot, avTree,
-  avcAnonVma, avcHeight, avcLast, avcLeft, avcNextInVma, avcRight, avcStart, avcSubtreeLast, avcVma, avcs,
+  avcAnonVma, avcBefore, avcHeight, avcLast, avcLeft, avcNextInVma, avcRight, avcStart, avcSubtreeLast, avcVma, avcs,
 } from "./anon_vma";
 import { folioMapcount, folioMapping, folios } from "./folio";
 import { findVma, mmMap, mmPt, vmaLookup, vmaNext } from "./mm";
@@ -110,8 +110,7 @@ function checkVmas(mms: usize, n: i32): i32 {
 /** Whether AVC c is in the tree at n (searched by its key). */
 function inTree(n: usize, c: usize): bool {
   while (n != 0 && n != c) {
-    let before = avcStart(c) < avcStart(n) || (avcStart(c) == avcStart(n) && c < n);
-    n = before ? avcLeft(n) : avcRight(n);
+    n = avcBefore(c, n) ? avcLeft(n) : avcRight(n);
   }
   return n == c;
 }
@@ -154,9 +153,7 @@ function checkTreeAt(c: usize): bool {
   let l = avcLeft(c);
   let r = avcRight(c);
   if (!checkTreeAt(l)) return false;
-  if (prevNode != 0 && !(avcStart(prevNode) < avcStart(c) || (avcStart(prevNode) == avcStart(c) && prevNode < c))) {
-    return false;
-  }
+  if (prevNode != 0 && !avcBefore(prevNode, c)) return false;
   prevNode = c;
   nodes++;
   if (!checkTreeAt(r)) return false;

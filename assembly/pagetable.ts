@@ -125,26 +125,25 @@ export function pteSet(pt: usize, page: u64, pte: u32): void {
   store<u32>(p, pte);
 }
 
-// The tables of [start, end) in order: tableFrom() finds the first at or after
-// `page`, reporting its number in cursorNo.
-let cursorNo: u64 = 0;
-function tableFrom(pt: usize, page: u64, end: u64): usize {
-  if (page >= end) return 0;
-  let v = rm.findNext(dir(pt), page >> PTRS_SHIFT);
+// The tables of [start, end) in order: tableSpan(pt, at, end) returns the
+// first table present at or after page `at` and sets [spanLo, spanHi), the
+// part of [at, end) it holds; 0 past the end.
+let spanLo: u64 = 0;
+let spanHi: u64 = 0;
+function tableSpan(pt: usize, at: u64, end: u64): usize {
+  if (at >= end) return 0;
+  let v = rm.findNext(dir(pt), at >> PTRS_SHIFT);
   if (v < 0) return 0;
-  cursorNo = load<u64>(rm.FOUND);
-  return cursorNo << PTRS_SHIFT < end ? <usize>v : 0;
+  let no = load<u64>(rm.FOUND);
+  spanLo = max(at, no << PTRS_SHIFT);
+  spanHi = min(end, (no + 1) << PTRS_SHIFT);
+  return spanLo < end ? <usize>v : 0;
 }
 
 /** zap_page_range(): clears the PTEs of [start, end), dropping folio references. */
 export function ptZap(pt: usize, start: u64, end: u64): void {
-  let at = start;
-  for (let t = tableFrom(pt, at, end); t != 0; t = tableFrom(pt, at, end)) {
-    let no = cursorNo;
-    let lo = max(at, no << PTRS_SHIFT);
-    let hi = min(end, (no + 1) << PTRS_SHIFT);
-    at = hi;
-    for (let page = lo; page < hi; page++) {
+  for (let t = tableSpan(pt, start, end); t != 0; t = tableSpan(pt, spanHi, end)) {
+    for (let page = spanLo; page < spanHi; page++) {
       let e = load<u32>(entryAddr(t, page));
       if (e == 0) continue;
       if (isFolio(e)) folioPut(<usize>e);
@@ -153,21 +152,21 @@ export function ptZap(pt: usize, start: u64, end: u64): void {
   }
 }
 
+/** Sets the PTE at `page`, which is empty (needs ptReserve). */
+function pteFill(pt: usize, page: u64, pte: u32): void {
+  let d = tableFor(pt, page >> PTRS_SHIFT);
+  store<u32>(entryAddr(d, page), pte);
+  store<u32>(d + T_PRESENT, present(d) + 1);
+}
+
 /** copy_page_range(): the child maps what the parent maps in [start, end); folios gain a mapping. */
 export function ptCopy(src: usize, dst: usize, start: u64, end: u64): void {
-  let at = start;
-  for (let t = tableFrom(src, at, end); t != 0; t = tableFrom(src, at, end)) {
-    let no = cursorNo;
-    let lo = max(at, no << PTRS_SHIFT);
-    let hi = min(end, (no + 1) << PTRS_SHIFT);
-    at = hi;
-    for (let page = lo; page < hi; page++) {
+  for (let t = tableSpan(src, start, end); t != 0; t = tableSpan(src, spanHi, end)) {
+    for (let page = spanLo; page < spanHi; page++) {
       let e = load<u32>(entryAddr(t, page));
       if (e == 0) continue;
       if (isFolio(e)) folioGet(<usize>e);
-      let d = tableFor(dst, page >> PTRS_SHIFT);
-      store<u32>(entryAddr(d, page), e);
-      store<u32>(d + T_PRESENT, present(d) + 1);
+      pteFill(dst, page, e);
     }
   }
 }
@@ -175,20 +174,12 @@ export function ptCopy(src: usize, dst: usize, start: u64, end: u64): void {
 /** move_page_tables(): the PTEs of [from, from + n) move to the free range at `to`. */
 export function ptMove(pt: usize, from: u64, to: u64, n: u64): void {
   let end = from + n;
-  let at = from;
-  for (let t = tableFrom(pt, at, end); t != 0; t = tableFrom(pt, at, end)) {
-    let no = cursorNo;
-    let lo = max(at, no << PTRS_SHIFT);
-    let hi = min(end, (no + 1) << PTRS_SHIFT);
-    at = hi;
-    for (let page = lo; page < hi; page++) {
+  for (let t = tableSpan(pt, from, end); t != 0; t = tableSpan(pt, spanHi, end)) {
+    for (let page = spanLo; page < spanHi; page++) {
       let e = load<u32>(entryAddr(t, page));
       if (e == 0) continue;
       // Set the new PTE before clearing the old one, which may free its table.
-      let dest = to + (page - from);
-      let d = tableFor(pt, dest >> PTRS_SHIFT);
-      store<u32>(entryAddr(d, dest), e);
-      store<u32>(d + T_PRESENT, present(d) + 1);
+      pteFill(pt, to + (page - from), e);
       if (clearSlot(pt, t, page)) break;
     }
   }
@@ -197,8 +188,8 @@ export function ptMove(pt: usize, from: u64, to: u64, n: u64): void {
 // A read-only walk over the present PTEs of a range, in address order.
 let walkPt: usize = 0;
 let walkTable: usize = 0;
-let walkNo: u64 = 0;
 let walkAt: u64 = 0;
+let walkStop: u64 = 0;
 let walkEnd: u64 = 0;
 /** The page and PTE the last pteWalkNext() reached. */
 export let walkPage: u64 = 0;
@@ -208,22 +199,21 @@ export function pteWalk(pt: usize, start: u64, end: u64): void {
   walkPt = pt;
   walkTable = 0;
   walkAt = start;
+  walkStop = start;
   walkEnd = end;
 }
 
 /** Moves to the next present PTE; false at the end of the range. */
 export function pteWalkNext(): bool {
-  while (walkAt < walkEnd) {
-    if (walkTable == 0 || walkAt >> PTRS_SHIFT != walkNo) {
-      walkTable = tableFrom(walkPt, walkAt, walkEnd);
+  while (true) {
+    if (walkAt >= walkStop) {
+      walkTable = tableSpan(walkPt, walkAt, walkEnd);
       if (walkTable == 0) return false;
-      walkNo = cursorNo;
-      walkAt = max(walkAt, cursorNo << PTRS_SHIFT);
+      walkAt = spanLo;
+      walkStop = spanHi;
     }
-    let stop = min(walkEnd, ((walkAt >> PTRS_SHIFT) + 1) << PTRS_SHIFT);
-    while (walkAt < stop) {
-      let e = load<u32>(entryAddr(walkTable, walkAt));
-      walkAt++;
+    while (walkAt < walkStop) {
+      let e = load<u32>(entryAddr(walkTable, walkAt++));
       if (e != 0) {
         walkPage = walkAt - 1;
         walkPte = e;
@@ -231,7 +221,6 @@ export function pteWalkNext(): bool {
       }
     }
   }
-  return false;
 }
 
 /** The folios of [start, end) whose mapping is anon_vma `from` move to `to` (folio_move_anon_rmap); returns how many. */

@@ -6,7 +6,7 @@
 
 import wasmUrl from "../build/vmalab.wasm?url";
 import { explainEvent, setMergeLog, takeMergeLog } from "../src/explain.js";
-import { graphSvg } from "../src/report/graph.js";
+import { GRAPH_STYLE, graphSvg } from "../src/report/graph.js";
 import { parseScenario, type ScenarioOp } from "../src/scenario/parse.js";
 import { ScenarioRun } from "../src/scenario/run.js";
 import { POLICIES, System } from "../src/system.js";
@@ -110,6 +110,7 @@ function render(): void {
 }
 
 async function main(): Promise<void> {
+  document.head.append(el("style", GRAPH_STYLE));
   useCoreModule(await WebAssembly.compileStreaming(fetch(wasmUrl)));
   const select = $<HTMLSelectElement>("example");
   select.append(el("option", "examples…"));

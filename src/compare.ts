@@ -8,7 +8,7 @@ import type { AnonVmaGraph } from "./anon-vma.js";
 import type { Metrics } from "./metrics.js";
 import type { MergePolicy } from "./policy.js";
 import { FAMILIES, type Family, generateScenario } from "./scenario/generate.js";
-import { WORKLOAD_FILES, type WorkloadName, WORKLOADS, workloadBatches, workloadFile } from "./workload/generators.js";
+import { type WorkloadName, WORKLOADS, workloadBatches, workloadFiles } from "./workload/generators.js";
 import { parseScenario, type ScenarioOp } from "./scenario/parse.js";
 import { runOps } from "./scenario/run.js";
 import { POLICIES, System, type VmaInfo } from "./system.js";
@@ -134,8 +134,7 @@ export function workloadScenario(w: WorkloadSpec): string {
   if ((WORKLOADS as readonly string[]).includes(w.name)) {
     // Written through a throwaway System, which only hands out the file objects' ids.
     const sys = System.createSync();
-    const names = new Map<number, string>();
-    for (let k = 0; k < WORKLOAD_FILES; k++) names.set(sys.fileId(workloadFile(k)), workloadFile(k));
+    const names = workloadFiles(sys);
     const current = { proc: 0 };
     const lines: string[] = [];
     const opts = { seed: w.seed, ops: w.ops, processes: w.processes, vmas: w.vmas };
@@ -151,6 +150,11 @@ export function workloadScenario(w: WorkloadSpec): string {
     if (!Number.isSafeInteger(v) || v < 1) throw new VmalabError("EINVAL", `workload ${k} must be a positive integer, got ${v}`);
   }
   return generateScenario(w.name as Family, seed, ops);
+}
+
+/** How a run is named where several are shown: its policy, and its fork-reuse setting when runs differ in it. */
+export function runLabel(r: PolicyRun, bothReuse: boolean): string {
+  return bothReuse ? `${r.policy} reuse=${r.forkReuse ? "on" : "off"}` : r.policy;
 }
 
 /** Runs the op stream under each policy (and fork-reuse setting); results in the order asked. */

@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { describe, expect, test } from "vitest";
 import { parseScenario, runOps, runWorkload, System, workloadBatches, WORKLOADS } from "../src/index.js";
+import { workloadFiles } from "../src/workload/generators.js";
 
 const SMALL = { processes: 3, vmas: 300, ops: 3000, seed: 7 };
 
@@ -17,10 +18,9 @@ describe("workload generators", () => {
       // The batch path and the scenario path agree op for op.
       const a = System.createSync({ maxMapCount: 1 << 30 });
       const lines: string[] = [];
-      const names = new Map<number, string>();
+      const names = workloadFiles(a);
       const current = { proc: 0 };
       for (const batch of workloadBatches(name, a, SMALL)) {
-        if (names.size === 0) for (let k = 0; k < 16; k++) names.set(a.fileId(`db-${k}`), `db-${k}`);
         lines.push(...batch.toScenario((f) => names.get(f)!, current));
         a.runStream(batch);
       }

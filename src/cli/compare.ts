@@ -1,7 +1,7 @@
 // `vmalab compare`: one op stream, every policy asked for, metrics side by side.
 
 import { readFileSync, writeFileSync } from "node:fs";
-import { compare, type PolicyRun, type WorkloadSpec, workloadScenario } from "../compare.js";
+import { compare, type PolicyRun, runLabel, type WorkloadSpec, workloadScenario } from "../compare.js";
 import type { Metrics } from "../metrics.js";
 import { htmlReport } from "../report/html.js";
 import { formatTable } from "../report/table.js";
@@ -77,7 +77,7 @@ export async function runCompare(opts: CompareCliOptions): Promise<PolicyRun[]> 
     scenario = replay.scenario;
   }
   const runs = await compare({ scenario, policies: opts.policies, forkReuse: opts.forkReuse, process: opts.process });
-  const headers = ["", ...runs.map((r) => (opts.forkReuse === "both" ? `${r.policy} reuse=${r.forkReuse ? "on" : "off"}` : r.policy))];
+  const headers = ["", ...runs.map((r) => runLabel(r, opts.forkReuse === "both"))];
   const what = opts.scenario ?? opts.trace ?? `workload ${opts.workload!.name} seed ${opts.workload!.seed ?? 1}`;
   console.log(`${what}: ${runs[0].ops} ops`);
   console.log(formatTable(headers, ROWS.map(([label, get]) => [label, ...runs.map((r) => get(r, r.metrics))])));

@@ -4,6 +4,11 @@
 import dagre from "@dagrejs/dagre";
 import type { AnonVmaGraph } from "../anon-vma.js";
 
+/** The CSS the graph's classes need, for a page that shows it. */
+export const GRAPH_STYLE = `svg.graph .node rect { fill: #eef; stroke: #669; } svg.graph .node.vma rect { fill: #efe; stroke: #696; }
+svg.graph text { font: 11px system-ui, sans-serif; text-anchor: middle; }
+svg.graph .edge { fill: none; stroke: #888; } svg.graph .edge.parent { stroke: #c66; stroke-dasharray: 4 2; }`;
+
 /** Text made safe for HTML (and SVG) content and attributes. */
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);

@@ -6,9 +6,9 @@
 
 import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
-import type { PolicyRun } from "../compare.js";
+import { type PolicyRun, runLabel } from "../compare.js";
 import { MERGE_KINDS, REFUSALS } from "../metrics.js";
-import { escapeHtml, graphSvg } from "./graph.js";
+import { escapeHtml, GRAPH_STYLE, graphSvg } from "./graph.js";
 
 export { escapeHtml, graphSvg };
 
@@ -18,7 +18,6 @@ async function chart(spec: TopLevelSpec): Promise<string> {
   return view.toSVG();
 }
 
-const label = (r: PolicyRun, both: boolean) => (both ? `${r.policy} reuse=${r.forkReuse ? "on" : "off"}` : r.policy);
 
 /** The strip map of one address space: each VMA a cell in address order, coloured by anon_vma. */
 async function stripMap(run: PolicyRun, name: string): Promise<string> {
@@ -45,7 +44,7 @@ async function stripMap(run: PolicyRun, name: string): Promise<string> {
 /** The whole report for the runs of one comparison. */
 export async function htmlReport(runs: PolicyRun[], title: string): Promise<string> {
   const both = new Set(runs.map((r) => r.forkReuse)).size > 1;
-  const name = (r: PolicyRun) => label(r, both);
+  const name = (r: PolicyRun) => runLabel(r, both);
   const charts: [string, string][] = [];
   charts.push([
     "VMA count along the op stream",
@@ -107,9 +106,7 @@ body { font: 14px system-ui, sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: 2px 8px; text-align: right; }
 td:first-child, th:first-child { text-align: left; }
 section.chart { margin: 1.5em 0; }
-svg.graph .node rect { fill: #eef; stroke: #669; } svg.graph .node.vma rect { fill: #efe; stroke: #696; }
-svg.graph text { font: 11px system-ui, sans-serif; text-anchor: middle; }
-svg.graph .edge { fill: none; stroke: #888; } svg.graph .edge.parent { stroke: #c66; stroke-dasharray: 4 2; }
+${GRAPH_STYLE}
 </style></head><body>
 <h1>${escapeHtml(title)}</h1>
 <table><tr><th>policy</th><th>VMAs final</th><th>VMAs peak</th><th>anon_vmas</th><th>AVCs</th><th>failed ops</th><th>ops/s</th></tr>

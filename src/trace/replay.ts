@@ -82,6 +82,19 @@ const pagesOf = (bytes: number) => Math.ceil(bytes / PAGE);
 /** A file name as one scenario word (no spaces or '@'). */
 const fileWord = (path: string) => path.replace(/[%@\s]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 
+/**
+ * What a clone-family call made: a thread (sharing its parent's mm) or a
+ * process; a vfork child (replayed as a fork child); or, when perf hid
+ * clone3's flags, a child taken for a thread (see the rules above).
+ */
+function cloneKind(name: string, args: string[]): { thread: boolean; vfork: boolean; hidden: boolean } {
+  const flagText = /flags=([A-Za-z_|0-9]+)/.exec(args.join(","))?.[1];
+  const flags = flagSet(flagText);
+  const vfork = name === "vfork" || flags.has("CLONE_VFORK");
+  const hidden = name === "clone3" && flagText === undefined;
+  return { thread: hidden || (flags.has("CLONE_VM") && !vfork), vfork, hidden };
+}
+
 /** Converts a trace (strace -f output) to a scenario; replays it on linux-6.18 as it goes to apply the rules. */
 export function traceToScenario(text: string, opts: { strict?: boolean } = {}): { scenario: string; stats: ReplayStats } {
   const { events, stats: parsed } = isPerfTrace(text) ? parsePerfTrace(text, opts.strict) : parseStrace(text, opts.strict);
@@ -169,11 +182,7 @@ export function traceToScenario(text: string, opts: { strict?: boolean } = {}): 
   const threadParent = new Map<number, number>();
   for (const e of events) {
     if (e.kind !== "call" || !(e.ret !== null && e.ret > 0) || (e.name !== "clone" && e.name !== "clone3")) continue;
-    const flagText = /flags=([A-Za-z_|0-9]+)/.exec(e.args.join(","))?.[1];
-    const flags = flagSet(flagText);
-    if ((e.name === "clone3" && flagText === undefined) || (flags.has("CLONE_VM") && !flags.has("CLONE_VFORK"))) {
-      threadParent.set(e.ret, e.tid);
-    }
+    if (cloneKind(e.name, e.args).thread) threadParent.set(e.ret, e.tid);
   }
   for (const e of events) {
     if (e.kind === "exit") {
@@ -292,15 +301,13 @@ export function traceToScenario(text: string, opts: { strict?: boolean } = {}): 
       case "clone3":
       case "fork":
       case "vfork": {
-        const flagText = /flags=([A-Za-z_|0-9]+)/.exec(a.join(","))?.[1];
-        const flags = flagSet(flagText);
-        const vfork = e.name === "vfork" || flags.has("CLONE_VFORK");
+        const { thread, vfork, hidden } = cloneKind(e.name, a);
         if (vfork) count(stats.approximated, "vfork replayed as fork");
-        // perf trace shows no clone3 flags: a thread (see the rules above).
-        const hidden = e.name === "clone3" && flagText === undefined;
-        if (hidden) count(stats.approximated, "clone3 flags unknown: a thread");
-        if (hidden) hiddenClones.add(ret);
-        if ((flags.has("CLONE_VM") && !vfork) || hidden) {
+        if (hidden) {
+          count(stats.approximated, "clone3 flags unknown: a thread");
+          hiddenClones.add(ret);
+        }
+        if (thread) {
           owner.set(ret, p);
           stats.threads++;
         } else {

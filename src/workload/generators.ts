@@ -41,9 +41,16 @@ export interface WorkloadOptions {
 
 const SLOT = 8;
 const BASE = 0x100000;
-/** The file objects filedb and mixed map: workloadFile(0..WORKLOAD_FILES-1). */
-export const WORKLOAD_FILES = 16;
-export const workloadFile = (k: number) => `db-${k}`;
+/** The file objects filedb and mixed map. */
+const WORKLOAD_FILES = 16;
+const workloadFile = (k: number) => `db-${k}`;
+
+/** The system's ids of the workload files (made on first use), and their names. */
+export function workloadFiles(sys: System): Map<number, string> {
+  const names = new Map<number, string>();
+  for (let k = 0; k < WORKLOAD_FILES; k++) names.set(sys.fileId(workloadFile(k)), workloadFile(k));
+  return names;
+}
 
 interface Proc {
   id: number;
@@ -58,7 +65,7 @@ export function* workloadBatches(name: WorkloadName, sys: System, opts: Workload
   const faults = opts.faults ?? 0.25;
   const batch = opts.batch ?? 4096;
   const rnd = new Random(opts.seed ?? 1);
-  const files = Array.from({ length: WORKLOAD_FILES }, (_, k) => sys.fileId(workloadFile(k)));
+  const files = [...workloadFiles(sys).keys()];
   const s = new OpStream();
   const slotsPer = Math.max(2, Math.ceil(vmas / processes));
   const at = (slot: number) => BASE + slot * SLOT;

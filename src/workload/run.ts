@@ -4,9 +4,7 @@
 import type { Metrics } from "../metrics.js";
 import type { MergePolicy } from "../policy.js";
 import { System } from "../system.js";
-import {
-  WORKLOAD_FILES, type WorkloadName, type WorkloadOptions, WORKLOADS, workloadBatches, workloadFile,
-} from "./generators.js";
+import { type WorkloadName, type WorkloadOptions, WORKLOADS, workloadBatches, workloadFiles } from "./generators.js";
 import { VmalabError } from "../wasm.js";
 
 export interface WorkloadRun {
@@ -58,8 +56,7 @@ export async function runWorkload(name: string, opts: WorkloadRunOptions = {}): 
   });
   const failed: Record<string, number> = {};
   const scenarioState = { proc: 0 };
-  const fileNames = new Map<number, string>();
-  for (let k = 0; k < WORKLOAD_FILES; k++) fileNames.set(sys.fileId(workloadFile(k)), workloadFile(k));
+  const fileNames = workloadFiles(sys);
   let ops = 0;
   let interrupted = false;
   const t0 = performance.now();
