@@ -24,21 +24,29 @@ export const OP_TOUCH: u32 = 6;
 export const OP_FORK: u32 = 7;
 export const OP_EXIT: u32 = 8;
 
-// Process id -> mm handle, for every live process (kept by the API too).
+// Process id -> mm handle, for every live process (kept by the API too),
+// and the last one looked up: batches run long stretches of one process's ops.
 let procs: usize = 0;
+let lastId: u32 = 0;
+let lastMm: usize = 0;
 
 /** Records (or with mm 0 forgets) which mm process `id` has. False when memory is exhausted. */
 export function procSet(id: u32, m: usize): bool {
   if (procs == 0) procs = rm.mapCreate();
   if (procs == 0) return false;
+  lastMm = 0;
   // Erasing one whole entry never needs memory; only the insert may fail.
   rm.erase(procs, id, <u64>id + 1);
   return m == 0 || (rm.reserveNodes(procs, 1) && rm.insert(procs, id, <u64>id + 1, <u32>m) == 0);
 }
 
-@inline function procMm(id: u32): usize {
+function procMm(id: u32): usize {
+  if (lastMm != 0 && id == lastId) return lastMm;
   let v = procs == 0 ? -1 : rm.find(procs, id);
-  return v < 0 ? 0 : <usize>v;
+  if (v < 0) return 0;
+  lastId = id;
+  lastMm = <usize>v;
+  return lastMm;
 }
 
 /** Runs `n` records at `ops`; returns how many ran (all of them). */

@@ -104,33 +104,38 @@ export class Pool {
   live: u32 = 0;
   /** The most records live at once. */
   peak: u32 = 0;
-  // The unused tail of the newest chunk.
+  // The unused tail of the newest chunk: where it starts, how many records it holds.
   bumpNext: usize = 0;
-  bumpEnd: usize = 0;
+  bumpLeft: u32 = 0;
 
   constructor(public recordSize: usize) {}
 
   /** Makes sure `n` allocations will succeed. */
-  reserve(n: u32): bool {
-    if (this.freeCount >= n && failCountdown == 0 && failRate == 0) return true;
+  @inline reserve(n: u32): bool {
+    if (this.freeCount + this.bumpLeft >= n && failCountdown == 0 && failRate == 0) return true;
+    return this.reserveSlow(n);
+  }
+
+  private reserveSlow(n: u32): bool {
     if (injectedFailure()) return false;
+    if (this.freeCount + this.bumpLeft >= n) return true;
     let perChunk = <u32>(WASM_PAGE / this.recordSize);
-    let have = this.freeCount + <u32>((this.bumpEnd - this.bumpNext) / this.recordSize);
     // Refuse what memory could never hold before growing any of it.
-    if (have < n && <u64>memory.size() + (<u64>(n - have) + perChunk - 1) / perChunk > <u64>pageLimit) {
+    let missing = n - this.freeCount - this.bumpLeft;
+    if (<u64>memory.size() + (<u64>missing + perChunk - 1) / perChunk > <u64>pageLimit) {
       growFailures++;
       return false;
     }
-    while (this.freeCount + <u32>((this.bumpEnd - this.bumpNext) / this.recordSize) < n) {
+    while (this.freeCount + this.bumpLeft < n) {
       // Spill the old chunk's tail onto the free list, then start a new chunk.
-      while (this.bumpNext + this.recordSize <= this.bumpEnd) {
+      for (; this.bumpLeft > 0; this.bumpLeft--) {
         this.pushFree(this.bumpNext);
         this.bumpNext += this.recordSize;
       }
       let chunk = growPages(1);
       if (chunk == 0) return false;
       this.bumpNext = chunk;
-      this.bumpEnd = chunk + <usize>perChunk * this.recordSize;
+      this.bumpLeft = perChunk;
     }
     return true;
   }
@@ -143,9 +148,10 @@ export class Pool {
       this.freeHead = load<u32>(p);
       this.freeCount--;
     } else {
+      assert(this.bumpLeft > 0, "pool: alloc without reserve");
       p = this.bumpNext;
       this.bumpNext += this.recordSize;
-      assert(p + this.recordSize <= this.bumpEnd, "pool: alloc without reserve");
+      this.bumpLeft--;
     }
     memory.fill(p, 0, this.recordSize);
     if (++this.live > this.peak) this.peak = this.live;

@@ -17,7 +17,7 @@ import {
 } from "./pagetable";
 import { Pool, beginReservedOp } from "./mem";
 import { vmaMergeExistingRange, vmaMergeNewRange, vmg, vmgFromVma, vmgNew } from "./merge";
-import { REFUSE_MAX_MAP_COUNT, countRefusal, countSplit } from "./policy";
+import { POLICY_USER, REFUSE_MAX_MAP_COUNT, countRefusal, countSplit, policy } from "./policy";
 import * as rm from "./rangemap";
 import {
   VM_ACCOUNT, VM_DONTCOPY, VM_DONTDUMP, VM_EXEC, VM_GROWSDOWN, VM_HUGEPAGE, VM_HUGETLB, VM_IO, VM_LOCKED,
@@ -247,18 +247,24 @@ export function vmaModify(mm: usize, prev: usize, vma: usize, start: u64, end: u
 
 // ---- unmapping -----------------------------------------------------------------
 
-/** Unmaps one whole VMA: its pages, its anon_vma links, its record (remove_vma). */
-export function vmaUnmapWhole(mm: usize, vma: usize): void {
+/**
+ * Unmaps one whole VMA: its pages, its anon_vma links, its record
+ * (remove_vma), and unless `keepEntry` its range in the tree.
+ */
+export function vmaUnmapWhole(mm: usize, vma: usize, keepEntry: bool = false): void {
   ptZap(mmPt(mm), vmaStart(vma), vmaEnd(vma));
   if (vmaChain(vma) != 0) unlinkAnonVmas(vma);
-  vmaRemove(mm, vma);
+  if (keepEntry) vmas.free(vma);
+  else vmaRemove(mm, vma);
 }
 
 /**
  * do_vmi_align_munmap(): unmaps [start, end), splitting the VMAs across its
  * edges. ENOMEM (and no change) when a split would pass vm.max_map_count.
+ * With keepEntries the tree keeps the freed VMAs' ranges, to be stored over
+ * at once (MAP_FIXED: the kernel stores the new VMA over the old ones too).
  */
-export function munmapRange(mm: usize, start: u64, end: u64): i32 {
+export function munmapRange(mm: usize, start: u64, end: u64, keepEntries: bool = false): i32 {
   let vma = findVma(mm, start);
   if (vma == 0 || vmaStart(vma) >= end) return 0;
   if (start > vmaStart(vma)) {
@@ -267,13 +273,14 @@ export function munmapRange(mm: usize, start: u64, end: u64): i32 {
     if (end < vmaEnd(vma) && mapCount(mm) >= maxMapCount) return ENOMEM;
     splitVmaNoCheck(mm, vma, start, true);
   }
-  let last = vmaLookup(mm, end - 1);
+  // vma now starts inside [start, end) and is the first VMA there.
+  let last = vmaEnd(vma) >= end ? vma : vmaLookup(mm, end - 1);
   if (last != 0 && vmaEnd(last) > end) splitVmaNoCheck(mm, last, end, false);
   // Now the VMAs in [start, end) lie wholly inside it.
-  let v = findVma(mm, start);
+  let v = vma;
   while (v != 0 && vmaStart(v) < end) {
-    let next = vmaNext(mm, v);
-    vmaUnmapWhole(mm, v);
+    let next = vmaEnd(v) < end ? vmaNext(mm, v) : 0;
+    vmaUnmapWhole(mm, v, keepEntries);
     v = next;
   }
   return 0;
@@ -390,13 +397,16 @@ export function mmapFixed(mm: usize, start: u64, len: u64, prot: u32, flags: u32
 
   // MAP_FIXED replaces what was there. The kernel gathers the old VMAs
   // first and frees them after the new one is in; the outcome is the same.
-  let err = munmapRange(mm, start, end);
+  // Their tree entries stay until the new VMA is stored over [start, end)
+  // (nothing below looks inside it), except when a user policy, which may
+  // read the address space, decides merges.
+  let err = munmapRange(mm, start, end, policy != POLICY_USER);
   if (err != 0) return err;
   // accountable_mapping(): private writable memory without MAP_NORESERVE.
   if ((vmFlags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) == VM_WRITE) vmFlags |= VM_ACCOUNT;
 
   let prev = vmaBefore(mm, start);
-  let next = findVma(mm, start);
+  let next = findVma(mm, end);
   vmgNew(mm, prev, next, start, end, vmFlags, file, pgoff);
   let vma = vmaMergeNewRange();
   if (vma == 0) {

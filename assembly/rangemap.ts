@@ -9,9 +9,11 @@
 // range costs ~20 bytes of leaf plus its share of internal nodes.
 //
 // Many maps live in one instance; a map handle is the offset of its record.
-// Pages are u64. All walks keep their path in PATH_NODE/PATH_SLOT (level 0 is
-// the leaf) so updates can refresh the annotations bottom-up without parent
-// pointers, as a ma_state does.
+// Pages are u64. Each map keeps the path of its last walk in its record (node
+// and slot per level, level 0 is the leaf), so updates can refresh the
+// annotations bottom-up without parent pointers, as a ma_state does; and,
+// until the tree changes, the pages whose descent would take that same path
+// (the finger), so the next lookup near the last one skips the descent.
 
 import { Pool, growPages } from "./mem";
 
@@ -19,7 +21,8 @@ import { Pool, growPages } from "./mem";
 export const B: i32 = 16;
 /** A non-root node with fewer entries than this is merged or refilled. */
 const MIN_FILL: i32 = 5;
-const MAX_HEIGHT: i32 = 32;
+/** Deeper than any tree in 2 GiB: a height-h tree holds over 2 * MIN_FILL^(h-1) leaves. */
+const MAX_HEIGHT: i32 = 16;
 
 /** One past the largest page. */
 export const PAGE_END: u64 = u64.MAX_VALUE;
@@ -42,11 +45,15 @@ const N_SLOT: usize = 12;
 const N_LO: usize = N_SLOTS + N_SLOT * <usize>B;
 const N_GAP: usize = N_LO + 8 * <usize>B;
 const NODE_SIZE: usize = N_GAP + 8 * <usize>B;
-// Map record.
+// Map record: root, height, count, the finger [lo, hi) (hi = 0: none), then
+// the path as {node u32, slot i32} per level.
 const M_ROOT: usize = 0;
 const M_HEIGHT: usize = 4;
 const M_COUNT: usize = 8;
-const MAP_SIZE: usize = 16;
+const M_FINGER_LO: usize = 16;
+const M_FINGER_HI: usize = 24;
+const M_PATH: usize = 32;
+const MAP_SIZE: usize = M_PATH + 8 * <usize>MAX_HEIGHT;
 
 const leaves = new Pool(LEAF_SIZE);
 const inners = new Pool(NODE_SIZE);
@@ -55,9 +62,9 @@ const maps = new Pool(MAP_SIZE);
 // Keys of unused slots: above every page, so a scan can count all B slots.
 const KEY_PAD: u64 = u64.MAX_VALUE;
 
-// The walk path: node and slot per level, level 0 = leaf.
-const PATH_NODE = memory.data(4 * MAX_HEIGHT);
-const PATH_SLOT = memory.data(4 * MAX_HEIGHT);
+// The path in use: that of the map the current operation works on (a spare
+// record's until the first).
+let path: usize = memory.data(<i32>MAP_SIZE) + M_PATH;
 
 /** Where the last found range is reported: start, end (u64). */
 export const FOUND = memory.data(16);
@@ -71,6 +78,7 @@ export const FOUND = memory.data(16);
 }
 /** Sets the count; slots it gives up get the KEY_PAD key. */
 function setCount(n: usize, c: i32, level: i32): void {
+  dropFinger();
   for (let i = c, old = count(n); i < old; i++) store<u64>(keyAt(n, i, level), KEY_PAD);
   store<i32>(n, c);
 }
@@ -84,10 +92,17 @@ function newNode(level: i32): usize {
 @inline function lStart(n: usize, i: i32): u64 { return load<u64>(lSlot(n, i)); }
 @inline function lEnd(n: usize, i: i32): u64 { return load<u64>(lSlot(n, i), 8); }
 @inline function lValue(n: usize, i: i32): u32 { return load<u32>(lSlot(n, i), 16); }
-@inline function setStart(n: usize, i: i32, s: u64): void { store<u64>(lSlot(n, i), s); }
-@inline function setEnd(n: usize, i: i32, e: u64): void { store<u64>(lSlot(n, i), e, 8); }
+@inline function setStart(n: usize, i: i32, s: u64): void {
+  dropFinger();
+  store<u64>(lSlot(n, i), s);
+}
+@inline function setEnd(n: usize, i: i32, e: u64): void {
+  dropFinger();
+  store<u64>(lSlot(n, i), e, 8);
+}
 @inline function setValue(n: usize, i: i32, v: u32): void { store<u32>(lSlot(n, i), v, 16); }
 @inline function setLeaf(n: usize, i: i32, s: u64, e: u64, v: u32): void {
+  dropFinger();
   let p = lSlot(n, i);
   store<u64>(p, s);
   store<u64>(p, e, 8);
@@ -99,18 +114,21 @@ function newNode(level: i32): usize {
 @inline function nLo(n: usize, i: i32): u64 { return load<u64>(n + N_LO + (<usize>i << 3)); }
 @inline function nGap(n: usize, i: i32): u64 { return load<u64>(n + N_GAP + (<usize>i << 3)); }
 @inline function setInner(n: usize, i: i32, lo: u64, hi: u64, gap: u64, child: usize): void {
+  dropFinger();
   let p = nSlot(n, i);
   store<u64>(p, hi);
   store<u32>(p, <u32>child, 8);
   store<u64>(n + N_LO + (<usize>i << 3), lo);
   store<u64>(n + N_GAP + (<usize>i << 3), gap);
 }
-@inline function pathNode(level: i32): usize { return <usize>load<u32>(PATH_NODE + (<usize>level << 2)); }
-@inline function pathSlot(level: i32): i32 { return load<i32>(PATH_SLOT + (<usize>level << 2)); }
+@inline function pathNode(level: i32): usize { return <usize>load<u32>(path + (<usize>level << 3)); }
+@inline function pathSlot(level: i32): i32 { return load<i32>(path + (<usize>level << 3), 4); }
 @inline function setPath(level: i32, n: usize, slot: i32): void {
-  store<u32>(PATH_NODE + (<usize>level << 2), <u32>n);
-  store<i32>(PATH_SLOT + (<usize>level << 2), slot);
+  store<u32>(path + (<usize>level << 3), <u32>n);
+  store<i32>(path + (<usize>level << 3), slot, 4);
 }
+/** Any change to the tree's keys or shape ends the finger of the map being changed (the one whose path is in use). */
+@inline function dropFinger(): void { store<u64>(path - M_PATH + M_FINGER_HI, 0); }
 @inline function root(m: usize): usize { return <usize>load<u32>(m + M_ROOT); }
 @inline function height(m: usize): i32 { return load<i32>(m + M_HEIGHT); }
 
@@ -161,21 +179,70 @@ function innerMaxGap(n: usize): u64 {
  * Returns false when the slot already held it.
  */
 function summarize(parent: usize, i: i32, child: usize, level: i32): bool {
-  let c = count(child);
-  let lo = level == 0 ? lStart(child, 0) : nLo(child, 0);
-  let hi = level == 0 ? lEnd(child, c - 1) : nHi(child, c - 1);
-  let g = level == 0 ? leafMaxGap(child) : innerMaxGap(child);
+  let lo = lowest(child, level);
+  let hi = highest(child, level);
+  let g = maxGap(child, level);
   if (nChild(parent, i) == child && nLo(parent, i) == lo && nHi(parent, i) == hi && nGap(parent, i) == g) return false;
   setInner(parent, i, lo, hi, g, child);
   return true;
 }
 
-/** Refreshes the annotations on the path above `level`, up to where nothing changes. */
+/** The first page a node at `level` covers, and one past its last. */
+@inline function lowest(n: usize, level: i32): u64 { return level == 0 ? lStart(n, 0) : nLo(n, 0); }
+@inline function highest(n: usize, level: i32): u64 {
+  return level == 0 ? lEnd(n, count(n) - 1) : nHi(n, count(n) - 1);
+}
+@inline function maxGap(n: usize, level: i32): u64 { return level == 0 ? leafMaxGap(n) : innerMaxGap(n); }
+
+/**
+ * Refreshes the annotations on the path above `level`, up to where nothing
+ * changes. Above the first level only one slot of each node changed, so its
+ * max gap follows from the one its parent holds for it (maxGapAfter). From
+ * level 0 the path still stands (the change was inside its leaf), so the
+ * finger is set again.
+ */
 function refreshFrom(m: usize, level: i32): void {
   let h = height(m);
+  let child = pathNode(level);
+  let g = level < h ? maxGap(child, level) : 0;
   for (let l = level; l < h; l++) {
-    if (!summarize(pathNode(l + 1), pathSlot(l + 1), pathNode(l), l)) return;
+    let p = pathNode(l + 1);
+    let i = pathSlot(l + 1);
+    let lo = lowest(child, l);
+    let hi = highest(child, l);
+    let oldLo = nLo(p, i);
+    let oldHi = nHi(p, i);
+    let oldGap = nGap(p, i);
+    if (lo == oldLo && hi == oldHi && g == oldGap && nChild(p, i) == child) break;
+    setInner(p, i, lo, hi, g, child);
+    if (l + 1 < h) g = maxGapAfter(p, i, oldLo, oldHi, oldGap, nGap(pathNode(l + 2), pathSlot(l + 2)));
+    child = p;
   }
+  if (level == 0) setFinger(m);
+}
+
+/**
+ * The max gap of inner node p after its slot i changed from (oldLo, oldHi,
+ * oldGap), given its max gap before. The changed values are the slot's own
+ * gap and the gaps to its neighbours: unless one of them held the max and
+ * shrank, the new max is the old one or a changed value.
+ */
+function maxGapAfter(p: usize, i: i32, oldLo: u64, oldHi: u64, oldGap: u64, oldMax: u64): u64 {
+  let g = nGap(p, i);
+  let lost = oldGap == oldMax && g < oldGap;
+  if (i > 0) {
+    let before = oldLo - nHi(p, i - 1);
+    let after = nLo(p, i) - nHi(p, i - 1);
+    lost = lost || (before == oldMax && after < before);
+    g = max(g, after);
+  }
+  if (i + 1 < count(p)) {
+    let before = nLo(p, i + 1) - oldHi;
+    let after = nLo(p, i + 1) - nHi(p, i);
+    lost = lost || (before == oldMax && after < before);
+    g = max(g, after);
+  }
+  return lost ? innerMaxGap(p) : max(oldMax, g);
 }
 
 // ---- maps ----------------------------------------------------------------
@@ -227,9 +294,16 @@ export function reserveNodes(m: usize, inserts: u32): bool {
 /**
  * Walks to the leaf position of the first range with end > addr (find_vma),
  * recording the path. Returns the slot in the leaf at level 0; it equals the
- * leaf's count only when no range ends above addr.
+ * leaf's count only when no range ends above addr. Inside the finger only
+ * the leaf is searched.
  */
 function descend(m: usize, addr: u64): i32 {
+  path = m + M_PATH;
+  if (addr >= load<u64>(m + M_FINGER_LO) && addr < load<u64>(m + M_FINGER_HI)) {
+    let i = leafRank(pathNode(0), addr);
+    store<i32>(path, i, 4);
+    return i;
+  }
   let n = root(m);
   for (let l = height(m); l > 0; l--) {
     let c = count(n);
@@ -240,11 +314,31 @@ function descend(m: usize, addr: u64): i32 {
   }
   let i = leafRank(n, addr);
   setPath(0, n, i);
+  setFinger(m);
   return i;
+}
+
+/**
+ * Sets the finger to the pages whose descent takes the path's leaf: at each
+ * level, from the hi of the slot before the path's (if any) up to the hi of
+ * the path's slot (unless it is the last, which takes everything above).
+ */
+function setFinger(m: usize): void {
+  let lo: u64 = 0;
+  let hi: u64 = PAGE_END;
+  for (let l = height(m); l > 0; l--) {
+    let n = pathNode(l);
+    let i = pathSlot(l);
+    if (i > 0) lo = nHi(n, i - 1);
+    if (i < count(n) - 1) hi = nHi(n, i);
+  }
+  store<u64>(m + M_FINGER_LO, lo);
+  store<u64>(m + M_FINGER_HI, hi);
 }
 
 /** Moves the path to the next leaf; false at the last leaf. */
 function nextLeaf(m: usize): bool {
+  path = m + M_PATH;
   let h = height(m);
   let l = 1;
   while (l <= h && pathSlot(l) + 1 >= count(pathNode(l))) l++;
@@ -258,11 +352,13 @@ function nextLeaf(m: usize): bool {
     n = nChild(n, 0);
   }
   setPath(0, n, 0);
+  setFinger(m);
   return true;
 }
 
 /** Moves the path to the previous leaf, at its last slot; false at the first leaf. */
 function prevLeaf(m: usize): bool {
+  path = m + M_PATH;
   let h = height(m);
   let l = 1;
   while (l <= h && pathSlot(l) == 0) l++;
@@ -277,6 +373,7 @@ function prevLeaf(m: usize): bool {
     n = nChild(n, c);
   }
   setPath(0, n, count(n) - 1);
+  setFinger(m);
   return true;
 }
 
@@ -284,28 +381,16 @@ function prevLeaf(m: usize): bool {
 
 /** vma_lookup: the value of the range containing addr, or -1. */
 export function find(m: usize, addr: u64): i32 {
-  let n = root(m);
-  for (let l = height(m); l > 0; l--) {
-    let c = count(n);
-    let i = innerRank(n, addr);
-    if (i == c) return -1;
-    n = nChild(n, i);
-  }
-  let i = leafRank(n, addr);
+  let i = descend(m, addr);
+  let n = pathNode(0);
   if (i == count(n) || lStart(n, i) > addr) return -1;
   return <i32>lValue(n, i);
 }
 
 /** find_vma: the value of the first range with end > addr, or -1. Reports its bounds in FOUND. */
 export function findNext(m: usize, addr: u64): i32 {
-  let n = root(m);
-  for (let l = height(m); l > 0; l--) {
-    let c = count(n);
-    let i = innerRank(n, addr);
-    if (i == c) return -1;
-    n = nChild(n, i);
-  }
-  let i = leafRank(n, addr);
+  let i = descend(m, addr);
+  let n = pathNode(0);
   if (i == count(n)) return -1;
   reportFound(lStart(n, i), lEnd(n, i));
   return <i32>lValue(n, i);
@@ -373,6 +458,7 @@ export function walkFrom(m: usize, addr: u64): bool {
 
 /** Moves the walk to the next range; false after the last. */
 export function walkNext(m: usize): bool {
+  path = m + M_PATH;
   if (++walkSlot < count(pathNode(0))) return true;
   walkSlot = 0;
   return nextLeaf(m);
@@ -545,6 +631,7 @@ function splitPoint(m: usize, at: i32, level: i32): i32 {
 
 /** Moves `k` entries of `src` from slot `from` to slot `to` of `dst` (nodes of one level; may overlap). */
 function moveEntries(dst: usize, to: i32, src: usize, from: i32, k: i32, level: i32): void {
+  dropFinger();
   let n = <usize>k;
   if (level == 0) {
     memory.copy(lSlot(dst, to), lSlot(src, from), n * L_SLOT);
@@ -815,24 +902,28 @@ export function storeRange(m: usize, s: u64, e: u64, v: u32): i32 {
   let at = descend(m, s);
   let n = pathNode(0);
   let c = count(n);
-  if (at < c && lValue(n, at) == v && lStart(n, at) >= s && lEnd(n, at) <= e) {
-    // A range of v inside [s, e) grows to it, swallowing the ranges after it
-    // that [s, e) covers whole, when they all sit in this leaf (a VMA growing
-    // over what it merged with): the outcome of erase + insert, one descent.
+  if (at < c && lStart(n, at) >= s && lEnd(n, at) <= e) {
+    // The ranges inside [s, e), none across its edges, all in this leaf (a
+    // VMA growing over what it merged with): they become one, on one descent.
+    let tiled = lStart(n, at) == s;
     let j = at + 1;
-    while (j < c && lEnd(n, j) <= e) j++;
-    if (j < c ? lStart(n, j) >= e : lEnd(n, c - 1) >= e) {
-      setStart(n, at, s);
-      setEnd(n, at, e);
+    for (; j < c && lEnd(n, j) <= e; j++) tiled = tiled && lStart(n, j) == lEnd(n, j - 1);
+    if (j < c ? lStart(n, j) >= e : lEnd(n, c - 1) == e) {
+      tiled = tiled && lEnd(n, j - 1) == e;
+      let fingerHi = load<u64>(m + M_FINGER_HI);
+      setLeaf(n, at, s, e, v);
       let gone = j - at - 1;
-      if (gone == 0) {
-        refreshFrom(m, 0);
-        return 0;
+      if (gone > 0) {
+        moveEntries(n, at + 1, n, j, c - j, 0);
+        setCount(n, c - gone, 0);
+        store<u32>(m + M_COUNT, mapSize(m) - <u32>gone);
       }
-      moveEntries(n, at + 1, n, j, c - j, 0);
-      setCount(n, c - gone, 0);
-      store<u32>(m + M_COUNT, mapSize(m) - <u32>gone);
-      rebalance(m, 0);
+      if (!tiled || (c - gone < MIN_FILL && height(m) > 0)) {
+        rebalance(m, 0);
+      } else {
+        // Same pages covered, no node changed shape: no annotation or finger moves.
+        store<u64>(m + M_FINGER_HI, fingerHi);
+      }
       return 0;
     }
   }
@@ -856,9 +947,22 @@ export function splitAt(m: usize, addr: u64, v: u32, newBelow: bool): i32 {
   if (!reserveInsert(m)) return ENOMEM;
   let at = descend(m, addr);
   let n = pathNode(0);
-  if (at == count(n) || lStart(n, at) >= addr) return ENOENT;
+  let c = count(n);
+  if (at == c || lStart(n, at) >= addr) return ENOENT;
   let s = lStart(n, at);
   let e = lEnd(n, at);
+  let old = lValue(n, at);
+  if (c < B) {
+    // Room in the leaf: the same pages stay covered, nothing above changes.
+    let fingerHi = load<u64>(m + M_FINGER_HI);
+    moveEntries(n, at + 1, n, at, c - at, 0);
+    setCount(n, c + 1, 0);
+    setLeaf(n, at, s, addr, newBelow ? v : old);
+    setLeaf(n, at + 1, addr, e, newBelow ? old : v);
+    store<u32>(m + M_COUNT, mapSize(m) + 1);
+    store<u64>(m + M_FINGER_HI, fingerHi);
+    return 0;
+  }
   // Shrink the old range and refresh its leaf's summary first: the insertion
   // may spill into a sibling and refresh only that one's path.
   if (newBelow) setStart(n, at, addr);
@@ -963,10 +1067,8 @@ function highestIn(n: usize, level: i32, lo: u64, hi: u64, size: u64, align: u64
 /** First page and one past the last page covered by the map's ranges (0, 0 if empty). */
 @inline function span(m: usize, wantLast: bool): u64 {
   let r = root(m);
-  let c = count(r);
-  if (c == 0) return 0;
-  if (height(m) == 0) return wantLast ? lEnd(r, c - 1) : lStart(r, 0);
-  return wantLast ? nHi(r, c - 1) : nLo(r, 0);
+  if (count(r) == 0) return 0;
+  return wantLast ? highest(r, height(m)) : lowest(r, height(m));
 }
 
 /** The end of the last range before the path's leaf, 0 before the first leaf. */
@@ -1094,11 +1196,8 @@ function validateNode(n: usize, level: i32, isRoot: bool): i32 {
     let child = nChild(n, i);
     let err = validateNode(child, level - 1, false);
     if (err != 0) return err;
-    let cc = count(child);
-    let lo = level == 1 ? lStart(child, 0) : nLo(child, 0);
-    let hi = level == 1 ? lEnd(child, cc - 1) : nHi(child, cc - 1);
-    let g = level == 1 ? leafMaxGap(child) : innerMaxGap(child);
-    if (nLo(n, i) != lo || nHi(n, i) != hi || nGap(n, i) != g) return BAD_SUMMARY;
+    let l = level - 1;
+    if (nLo(n, i) != lowest(child, l) || nHi(n, i) != highest(child, l) || nGap(n, i) != maxGap(child, l)) return BAD_SUMMARY;
   }
   return 0;
 }

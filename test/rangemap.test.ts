@@ -124,14 +124,16 @@ const SEEDS: [number, number][] = [
 
 describe("RangeMap against a reference model", () => {
   for (const [seed, base] of SEEDS) {
-    test(`seed ${seed}, base ${base}: ${OPS} random operations`, () => {
+    // Two maps in one core, each op on either: every map keeps its own path
+    // and finger, which ops on the other must not disturb.
+    test(`seed ${seed}, base ${base}: ${OPS} random operations on two maps`, () => {
       const rnd = new Random(seed);
-      const m = RangeMap.createSync();
-      const ref = new RefMap();
+      const pairs = [0, 1].map(() => ({ m: RangeMap.createSync(), ref: new RefMap() }));
       const span = 30_000;
       const addr = () => base + rnd.int(span);
       const len = () => (rnd.chance(0.8) ? rnd.range(1, 8) : rnd.range(9, 600));
       for (let op = 1; op <= OPS; op++) {
+        const { m, ref } = pairs[rnd.int(10) < 7 ? 0 : 1];
         const k = rnd.int(100);
         if (k < 40) {
           const s = addr();
@@ -183,8 +185,11 @@ describe("RangeMap against a reference model", () => {
           expect(m.size).toBe(ref.ranges.length);
         }
       }
-      expect(m.entries()).toEqual(ref.ranges);
-      m.free();
+      for (const { m, ref } of pairs) {
+        m.validate();
+        expect(m.entries()).toEqual(ref.ranges);
+        m.free();
+      }
     });
   }
 });
