@@ -31,18 +31,19 @@ import { EEXIST, EINVAL, ENOENT, ENOMEM } from "./errno";
 
 // Node layouts keep what a descent reads together: the scan loads every key
 // of a node at once (independent loads, one memory round trip), and the
-// payload of the chosen slot is on the lines already fetched.
+// payload of the chosen slot is on the lines already fetched. Slots go in
+// pairs whose two keys sit side by side, so the scan compares them two at a
+// time (i64x2).
 //
-// Leaf record: count, then B slots of {start u64, end u64, value u32}.
-const L_SLOTS: usize = 8;
-const L_SLOT: usize = 20;
-const L_END: usize = L_SLOTS + 8;
-const LEAF_SIZE: usize = L_SLOTS + L_SLOT * <usize>B;
-// Internal record: count, B slots of {hi u64, child u32} that descents read,
-// then lo[B] and gap[B] that only gap searches and updates read.
-const N_SLOTS: usize = 8;
-const N_SLOT: usize = 12;
-const N_LO: usize = N_SLOTS + N_SLOT * <usize>B;
+// Leaf record: count, then B / 2 pairs of {end u64 x2, start u64 x2, value u32 x2}.
+const L_PAIRS: usize = 8;
+const L_PAIR: usize = 40;
+const LEAF_SIZE: usize = L_PAIRS + L_PAIR * (<usize>B >> 1);
+// Internal record: count, B / 2 pairs of {hi u64 x2, child u32 x2} that
+// descents read, then lo[B] and gap[B] that only gap searches and updates read.
+const N_PAIRS: usize = 8;
+const N_PAIR: usize = 24;
+const N_LO: usize = N_PAIRS + N_PAIR * (<usize>B >> 1);
 const N_GAP: usize = N_LO + 8 * <usize>B;
 const NODE_SIZE: usize = N_GAP + 8 * <usize>B;
 // Map record: root, height, count, the finger [lo, hi) (hi = 0: none), then
@@ -59,8 +60,13 @@ const leaves = new Pool(LEAF_SIZE);
 const inners = new Pool(NODE_SIZE);
 const maps = new Pool(MAP_SIZE);
 
-// Keys of unused slots: above every page, so a scan can count all B slots.
+// Keys of unused slots: at the top, so a scan can count all B slots.
 const KEY_PAD: u64 = u64.MAX_VALUE;
+// Keys (leaf ends, internal his) are stored with the sign bit flipped: the
+// scan's i64x2 compares are signed, and flipped u64s compare signed as the
+// u64s do unsigned.
+const KEY_FLIP: u64 = 1 << 63;
+const STORED_PAD: u64 = KEY_PAD ^ KEY_FLIP;
 
 // The path in use: that of the map the current operation works on (a spare
 // record's until the first).
@@ -72,52 +78,54 @@ export const FOUND = memory.data(16);
 // ---- field access -------------------------------------------------------
 
 @inline function count(n: usize): i32 { return load<i32>(n); }
+/** Where slot i of a node is: its pair's record plus the slot's lane (0 or 1). */
+@inline function lPair(n: usize, i: i32): usize { return n + L_PAIRS + <usize>(i >> 1) * L_PAIR; }
+@inline function nPair(n: usize, i: i32): usize { return n + N_PAIRS + <usize>(i >> 1) * N_PAIR; }
+@inline function lane8(i: i32): usize { return <usize>(i & 1) << 3; }
+@inline function lane4(i: i32): usize { return <usize>(i & 1) << 2; }
 /** The search key of slot i: a leaf's end, an internal node's hi. */
 @inline function keyAt(n: usize, i: i32, level: i32): usize {
-  return level == 0 ? n + L_END + <usize>i * L_SLOT : n + N_SLOTS + <usize>i * N_SLOT;
+  return (level == 0 ? lPair(n, i) : nPair(n, i)) + lane8(i);
 }
 /** Sets the count; slots it gives up get the KEY_PAD key. */
 function setCount(n: usize, c: i32, level: i32): void {
   dropFinger();
-  for (let i = c, old = count(n); i < old; i++) store<u64>(keyAt(n, i, level), KEY_PAD);
+  for (let i = c, old = count(n); i < old; i++) store<u64>(keyAt(n, i, level), STORED_PAD);
   store<i32>(n, c);
 }
 /** A new empty node whose every key is KEY_PAD. */
 function newNode(level: i32): usize {
   let n = level == 0 ? leaves.alloc() : inners.alloc();
-  for (let i = 0; i < B; i++) store<u64>(keyAt(n, i, level), KEY_PAD);
+  for (let i = 0; i < B; i++) store<u64>(keyAt(n, i, level), STORED_PAD);
   return n;
 }
-@inline function lSlot(n: usize, i: i32): usize { return n + L_SLOTS + <usize>i * L_SLOT; }
-@inline function lStart(n: usize, i: i32): u64 { return load<u64>(lSlot(n, i)); }
-@inline function lEnd(n: usize, i: i32): u64 { return load<u64>(lSlot(n, i), 8); }
-@inline function lValue(n: usize, i: i32): u32 { return load<u32>(lSlot(n, i), 16); }
-@inline function setStart(n: usize, i: i32, s: u64): void {
-  dropFinger();
-  store<u64>(lSlot(n, i), s);
-}
+@inline function lEnd(n: usize, i: i32): u64 { return load<u64>(lPair(n, i) + lane8(i)) ^ KEY_FLIP; }
+@inline function lStart(n: usize, i: i32): u64 { return load<u64>(lPair(n, i) + lane8(i), 16); }
+@inline function lValue(n: usize, i: i32): u32 { return load<u32>(lPair(n, i) + lane4(i), 32); }
 @inline function setEnd(n: usize, i: i32, e: u64): void {
   dropFinger();
-  store<u64>(lSlot(n, i), e, 8);
+  store<u64>(lPair(n, i) + lane8(i), e ^ KEY_FLIP);
 }
-@inline function setValue(n: usize, i: i32, v: u32): void { store<u32>(lSlot(n, i), v, 16); }
+@inline function setStart(n: usize, i: i32, s: u64): void {
+  dropFinger();
+  store<u64>(lPair(n, i) + lane8(i), s, 16);
+}
+@inline function setValue(n: usize, i: i32, v: u32): void { store<u32>(lPair(n, i) + lane4(i), v, 32); }
 @inline function setLeaf(n: usize, i: i32, s: u64, e: u64, v: u32): void {
   dropFinger();
-  let p = lSlot(n, i);
-  store<u64>(p, s);
-  store<u64>(p, e, 8);
-  store<u32>(p, v, 16);
+  let p = lPair(n, i);
+  store<u64>(p + lane8(i), e ^ KEY_FLIP);
+  store<u64>(p + lane8(i), s, 16);
+  store<u32>(p + lane4(i), v, 32);
 }
-@inline function nSlot(n: usize, i: i32): usize { return n + N_SLOTS + <usize>i * N_SLOT; }
-@inline function nHi(n: usize, i: i32): u64 { return load<u64>(nSlot(n, i)); }
-@inline function nChild(n: usize, i: i32): usize { return <usize>load<u32>(nSlot(n, i), 8); }
+@inline function nHi(n: usize, i: i32): u64 { return load<u64>(nPair(n, i) + lane8(i)) ^ KEY_FLIP; }
+@inline function nChild(n: usize, i: i32): usize { return <usize>load<u32>(nPair(n, i) + lane4(i), 16); }
 @inline function nLo(n: usize, i: i32): u64 { return load<u64>(n + N_LO + (<usize>i << 3)); }
 @inline function nGap(n: usize, i: i32): u64 { return load<u64>(n + N_GAP + (<usize>i << 3)); }
 @inline function setInner(n: usize, i: i32, lo: u64, hi: u64, gap: u64, child: usize): void {
   dropFinger();
-  let p = nSlot(n, i);
-  store<u64>(p, hi);
-  store<u32>(p, <u32>child, 8);
+  store<u64>(nPair(n, i) + lane8(i), hi ^ KEY_FLIP);
+  store<u32>(nPair(n, i) + lane4(i), <u32>child, 16);
   store<u64>(n + N_LO + (<usize>i << 3), lo);
   store<u64>(n + N_GAP + (<usize>i << 3), gap);
 }
@@ -133,25 +141,26 @@ function newNode(level: i32): usize {
 @inline function height(m: usize): i32 { return load<i32>(m + M_HEIGHT); }
 
 /**
- * Number of keys <= addr among the B keys `stride` bytes apart from `base`
- * (sorted, unused slots KEY_PAD), capped at the node's count `n`: the slot of
- * the first key above addr. Unrolled and branch-free so that all sixteen
+ * Number of keys <= addr among the B keys of a node, in pairs `stride` bytes
+ * apart from `base` (sorted, unused slots KEY_PAD), capped at the node's
+ * count `n`: the slot of the first key above addr. Branch-free, so all the
  * loads go out together: one memory round trip per node.
  */
 @inline function rankAtOrBelow(base: usize, stride: usize, n: i32, addr: u64): i32 {
-  let r =
-    <i32>(load<u64>(base) <= addr) + <i32>(load<u64>(base + stride) <= addr) +
-    <i32>(load<u64>(base + 2 * stride) <= addr) + <i32>(load<u64>(base + 3 * stride) <= addr) +
-    <i32>(load<u64>(base + 4 * stride) <= addr) + <i32>(load<u64>(base + 5 * stride) <= addr) +
-    <i32>(load<u64>(base + 6 * stride) <= addr) + <i32>(load<u64>(base + 7 * stride) <= addr) +
-    <i32>(load<u64>(base + 8 * stride) <= addr) + <i32>(load<u64>(base + 9 * stride) <= addr) +
-    <i32>(load<u64>(base + 10 * stride) <= addr) + <i32>(load<u64>(base + 11 * stride) <= addr) +
-    <i32>(load<u64>(base + 12 * stride) <= addr) + <i32>(load<u64>(base + 13 * stride) <= addr) +
-    <i32>(load<u64>(base + 14 * stride) <= addr) + <i32>(load<u64>(base + 15 * stride) <= addr);
-  return min(r, n);
+  let a = i64x2.splat(<i64>(addr ^ KEY_FLIP));
+  // Each lane counts -1 per key at or below addr.
+  let r = i64x2.le_s(v128.load(base), a);
+  r = i64x2.add(r, i64x2.le_s(v128.load(base + stride), a));
+  r = i64x2.add(r, i64x2.le_s(v128.load(base + 2 * stride), a));
+  r = i64x2.add(r, i64x2.le_s(v128.load(base + 3 * stride), a));
+  r = i64x2.add(r, i64x2.le_s(v128.load(base + 4 * stride), a));
+  r = i64x2.add(r, i64x2.le_s(v128.load(base + 5 * stride), a));
+  r = i64x2.add(r, i64x2.le_s(v128.load(base + 6 * stride), a));
+  r = i64x2.add(r, i64x2.le_s(v128.load(base + 7 * stride), a));
+  return min(-<i32>(i64x2.extract_lane(r, 0) + i64x2.extract_lane(r, 1)), n);
 }
-@inline function leafRank(n: usize, addr: u64): i32 { return rankAtOrBelow(n + L_END, L_SLOT, count(n), addr); }
-@inline function innerRank(n: usize, addr: u64): i32 { return rankAtOrBelow(n + N_SLOTS, N_SLOT, count(n), addr); }
+@inline function leafRank(n: usize, addr: u64): i32 { return rankAtOrBelow(n + L_PAIRS, L_PAIR, count(n), addr); }
+@inline function innerRank(n: usize, addr: u64): i32 { return rankAtOrBelow(n + N_PAIRS, N_PAIR, count(n), addr); }
 
 @inline function reportFound(s: u64, e: u64): void {
   store<u64>(FOUND, s);
@@ -162,15 +171,21 @@ function newNode(level: i32): usize {
 
 function leafMaxGap(n: usize): u64 {
   let g: u64 = 0;
-  let c = count(n);
-  for (let i = 1; i < c; i++) g = max(g, lStart(n, i) - lEnd(n, i - 1));
+  let end = lEnd(n, 0);
+  for (let i = 1, c = count(n); i < c; i++) {
+    g = max(g, lStart(n, i) - end);
+    end = lEnd(n, i);
+  }
   return g;
 }
 
 function innerMaxGap(n: usize): u64 {
-  let c = count(n);
   let g = nGap(n, 0);
-  for (let i = 1; i < c; i++) g = max(g, max(nGap(n, i), nLo(n, i) - nHi(n, i - 1)));
+  let hi = nHi(n, 0);
+  for (let i = 1, c = count(n); i < c; i++) {
+    g = max(g, max(nGap(n, i), nLo(n, i) - hi));
+    hi = nHi(n, i);
+  }
   return g;
 }
 
@@ -632,14 +647,29 @@ function splitPoint(m: usize, at: i32, level: i32): i32 {
 /** Moves `k` entries of `src` from slot `from` to slot `to` of `dst` (nodes of one level; may overlap). */
 function moveEntries(dst: usize, to: i32, src: usize, from: i32, k: i32, level: i32): void {
   dropFinger();
-  let n = <usize>k;
+  // Slot by slot (pairs interleave fields), in the order that overlap allows.
+  let up = dst == src && to > from;
+  let step = up ? -1 : 1;
+  let a = up ? to + k - 1 : to;
+  let b = up ? from + k - 1 : from;
   if (level == 0) {
-    memory.copy(lSlot(dst, to), lSlot(src, from), n * L_SLOT);
-  } else {
-    memory.copy(nSlot(dst, to), nSlot(src, from), n * N_SLOT);
-    memory.copy(dst + N_LO + (<usize>to << 3), src + N_LO + (<usize>from << 3), n << 3);
-    memory.copy(dst + N_GAP + (<usize>to << 3), src + N_GAP + (<usize>from << 3), n << 3);
+    for (let j = 0; j < k; j++, a += step, b += step) {
+      let pa = lPair(dst, a);
+      let pb = lPair(src, b);
+      store<u64>(pa + lane8(a), load<u64>(pb + lane8(b)));
+      store<u64>(pa + lane8(a), load<u64>(pb + lane8(b), 16), 16);
+      store<u32>(pa + lane4(a), load<u32>(pb + lane4(b), 32), 32);
+    }
+    return;
   }
+  for (let j = 0; j < k; j++, a += step, b += step) {
+    let pa = nPair(dst, a);
+    let pb = nPair(src, b);
+    store<u64>(pa + lane8(a), load<u64>(pb + lane8(b)));
+    store<u32>(pa + lane4(a), load<u32>(pb + lane4(b), 16), 16);
+  }
+  memory.copy(dst + N_LO + (<usize>to << 3), src + N_LO + (<usize>from << 3), <usize>k << 3);
+  memory.copy(dst + N_GAP + (<usize>to << 3), src + N_GAP + (<usize>from << 3), <usize>k << 3);
 }
 
 // What openSlot() did: the split-off right sibling (0 if none), and the
@@ -1181,7 +1211,7 @@ function validateNode(n: usize, level: i32, isRoot: bool): i32 {
   let c = count(n);
   // Lopsided splits may leave a single entry; only the empty node is wrong.
   if (c > B || (!isRoot && c < 1) || (isRoot && level > 0 && c < 2)) return BAD_FILL;
-  for (let i = c; i < B; i++) if (load<u64>(keyAt(n, i, level)) != KEY_PAD) return BAD_FILL;
+  for (let i = c; i < B; i++) if (load<u64>(keyAt(n, i, level)) != STORED_PAD) return BAD_FILL;
   if (level == 0) {
     for (let i = 0; i < c; i++) {
       let s = lStart(n, i);
