@@ -97,7 +97,12 @@ export function growPages(pages: i32): usize {
   return <usize>before * WASM_PAGE;
 }
 
-/** A pool of records of one size. Handles are byte offsets; 0 is never one. */
+/**
+ * A pool of records of one size. Handles are byte offsets; 0 is never one.
+ * Unmanaged: pools live for the whole run, and code holding one then needs
+ * no shadow-stack bookkeeping for the collector.
+ */
+@unmanaged
 export class Pool {
   freeHead: usize = 0;
   freeCount: u32 = 0;

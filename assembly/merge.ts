@@ -19,8 +19,8 @@ import {
   vmas,
 } from "./vma";
 
-/** struct vma_merge_struct. */
-@final
+/** struct vma_merge_struct (one, for the whole run: unmanaged, like the pools). */
+@final @unmanaged
 export class VmaMergeStruct {
   mm: usize = 0;
   prev: usize = 0;

@@ -86,24 +86,29 @@ export const REFUSE_MAX_MAP_COUNT: i32 = 9;
 export const REFUSE_POLICY: i32 = 10;
 const REFUSE_REASONS: i32 = 11;
 
-const merges = new StaticArray<f64>(MERGE_KINDS);
-const refusals = new StaticArray<f64>(REFUSE_REASONS);
+// Counters in static memory (f64 each): no managed array on the merge path.
+const merges = memory.data(8 * MERGE_KINDS);
+const refusals = memory.data(8 * REFUSE_REASONS);
 export let splits: f64 = 0;
 /** matena-2022: folios whose mapping (or index) a merge or move rewrote. */
 export let foliosMoved: f64 = 0;
 /** chain-union-2010: AVC links added to survivors' chains. */
 export let chainLinksAdded: f64 = 0;
 
-@inline export function countMerge(kind: i32): void { merges[kind] += 1; }
-@inline export function countRefusal(reason: i32): void { refusals[reason] += 1; }
+@inline function bump(counters: usize, i: i32): void {
+  let p = counters + (<usize>i << 3);
+  store<f64>(p, load<f64>(p) + 1);
+}
+@inline export function countMerge(kind: i32): void { bump(merges, kind); }
+@inline export function countRefusal(reason: i32): void { bump(refusals, reason); }
 @inline export function countSplit(): void { splits += 1; }
 @inline export function countFoliosMoved(n: u32): void { foliosMoved += n; }
 @inline export function countChainLinks(n: u32): void { chainLinksAdded += n; }
 
 /** A counter for the ABI: 0.. merges by kind, 100.. refusals by reason, 200 splits, 201 folios moved, 202 links added. */
 export function stat(which: i32): f64 {
-  if (which >= 0 && which < MERGE_KINDS) return merges[which];
-  if (which >= 100 && which < 100 + REFUSE_REASONS) return refusals[which - 100];
+  if (which >= 0 && which < MERGE_KINDS) return load<f64>(merges + (<usize>which << 3));
+  if (which >= 100 && which < 100 + REFUSE_REASONS) return load<f64>(refusals + (<usize>(which - 100) << 3));
   if (which == 200) return splits;
   if (which == 201) return foliosMoved;
   if (which == 202) return chainLinksAdded;
