@@ -48,10 +48,10 @@ export function rangemap_update(m: u32, addr: f64, value: u32): i32 {
   return rm.update(m, page(addr), value);
 }
 export function rangemap_find(m: u32, addr: f64): i32 {
-  return rm.find(m, page(addr));
+  return rm.peekFind(m, page(addr));
 }
 export function rangemap_find_next(m: u32, addr: f64): i32 {
-  return rm.findNext(m, page(addr));
+  return rm.peekFindNext(m, page(addr));
 }
 export function rangemap_lookup(m: u32, addr: f64): i32 {
   return rm.lookup(m, page(addr));

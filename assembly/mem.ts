@@ -97,6 +97,27 @@ export function growPages(pages: i32): usize {
   return <usize>before * WASM_PAGE;
 }
 
+// V8 compiles memory.fill and memory.copy into calls out to the runtime;
+// records are small enough for plain (v128) stores to be much cheaper.
+
+/** Zeroes the `n` bytes (a multiple of 4) at p. */
+@inline export function zeroBytes(p: usize, n: usize): void {
+  if (n > 512) {
+    memory.fill(p, 0, n);
+    return;
+  }
+  let o: usize = 0;
+  for (; o + 16 <= n; o += 16) v128.store(p + o, i64x2.splat(0));
+  for (; o < n; o += 4) store<u32>(p + o, 0);
+}
+
+/** Copies `n` bytes (a multiple of 4) from src to dst; the two do not overlap. */
+@inline export function copyBytes(dst: usize, src: usize, n: usize): void {
+  let o: usize = 0;
+  for (; o + 16 <= n; o += 16) v128.store(dst + o, v128.load(src + o));
+  for (; o < n; o += 4) store<u32>(dst + o, load<u32>(src + o));
+}
+
 /**
  * A pool of records of one size. Handles are byte offsets; 0 is never one.
  * Unmanaged: pools live for the whole run, and code holding one then needs
@@ -158,7 +179,7 @@ export class Pool {
       this.bumpNext += this.recordSize;
       this.bumpLeft--;
     }
-    memory.fill(p, 0, this.recordSize);
+    zeroBytes(p, this.recordSize);
     if (++this.live > this.peak) this.peak = this.live;
     return p;
   }

@@ -3,7 +3,7 @@
 // A VMA is a fixed-size record in a pool; its handle (byte offset) is what the
 // mm's range map stores for [vm_start, vm_end).
 
-import { Pool } from "./mem";
+import { Pool, copyBytes } from "./mem";
 
 export const VM_READ: u64 = 0x1;
 export const VM_WRITE: u64 = 0x2;
@@ -84,7 +84,7 @@ export const vmas = new Pool(VMA_SIZE);
 /** A VMA record with the same range, pgoff, flags, file and attributes as `src`; no anon_vma, empty chain. */
 export function vmaDup(src: usize): usize {
   let v = vmas.alloc();
-  memory.copy(v, src, VMA_SIZE);
+  copyBytes(v, src, VMA_SIZE);
   setVmaAnonVma(v, 0);
   setVmaChain(v, 0);
   return v;
