@@ -314,7 +314,7 @@ export function reserveNodes(m: usize, inserts: u32): bool {
  */
 function descend(m: usize, addr: u64): i32 {
   path = m + M_PATH;
-  if (addr >= load<u64>(m + M_FINGER_LO) && addr < load<u64>(m + M_FINGER_HI)) {
+  if (inFinger(m, addr)) {
     let i = leafRank(pathNode(0), addr);
     store<i32>(path, i, 4);
     return i;
@@ -331,6 +331,11 @@ function descend(m: usize, addr: u64): i32 {
   setPath(0, n, i);
   setFinger(m);
   return i;
+}
+
+/** Whether a descent to addr would take m's recorded path (its leaf is the one). */
+@inline function inFinger(m: usize, addr: u64): bool {
+  return addr >= load<u64>(m + M_FINGER_LO) && addr < load<u64>(m + M_FINGER_HI);
 }
 
 /**
@@ -425,7 +430,7 @@ let peekSlot: i32 = 0;
 
 /** The leaf holding the first range with end > addr; its slot in peekSlot (the leaf's count if none). */
 function peek(m: usize, addr: u64): usize {
-  if (addr >= load<u64>(m + M_FINGER_LO) && addr < load<u64>(m + M_FINGER_HI)) {
+  if (inFinger(m, addr)) {
     let leaf = <usize>load<u32>(m + M_PATH);
     peekSlot = leafRank(leaf, addr);
     return leaf;
