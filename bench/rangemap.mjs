@@ -123,11 +123,18 @@ export async function benchRangeMap({ sizes, time }) {
     // range and inserts one of 1..512 pages at a random place in a random free
     // spot. The harness alone (same arrays, no map calls) is its own task, so
     // the map's share is the difference of the two medians.
-    // Churn runs on a map of its own: tinybench warms every task up before
-    // measuring any, so tasks that change a shared map would see each other.
-    const churnCore = Core.create();
-    const churnMap = RangeMap.createSync(churnCore);
-    for (let i = 0; i < n; i++) churnMap.insert(starts[i], ends[i], i);
+    // Churn and the mmap cycle run on maps of their own: tinybench warms
+    // every task up before measuring any, so tasks that change a shared map
+    // would see each other (and the lookups would be measured on a map the
+    // warm-ups had churned, not on the map as built).
+    const ownMap = () => {
+      const core = Core.create();
+      const m = RangeMap.createSync(core);
+      for (let i = 0; i < n; i++) m.insert(starts[i], ends[i], i);
+      return { core, m };
+    };
+    const { core: churnCore, m: churnMap } = ownMap();
+    const { m: cycleMap } = ownMap();
     const churn = (withMap) => {
       const liveS = Float64Array.from(starts);
       const liveE = Float64Array.from(ends);
@@ -174,12 +181,12 @@ export async function benchRangeMap({ sizes, time }) {
     bench.add("churn: vmalab erase a range + insert at a free spot", churn(true));
     bench.add("mmap cycle: vmalab find_vma + erase + gap search + insert", () => {
       for (let k = 0; k < BATCH; k++) {
-        const e = map.nextFrom(rnd.int(top));
+        const e = cycleMap.nextFrom(rnd.int(top));
         if (!e) continue;
-        map.erase(e.start, e.end);
+        cycleMap.erase(e.start, e.end);
         const len = rnd.range(1, 512);
-        const at = map.gap(len, { lo: rnd.int(top) });
-        map.insert(at, at + len, e.value);
+        const at = cycleMap.gap(len, { lo: rnd.int(top) });
+        cycleMap.insert(at, at + len, e.value);
       }
     });
     bench.add("iterate: vmalab 100-range windows", () => {
@@ -195,12 +202,10 @@ export async function benchRangeMap({ sizes, time }) {
       for (let k = 0; k < BATCH; k++) sink += map.gap(rnd.range(1, 64), { hi: rnd.int(top) + 64, topdown: true });
     });
     await collect(bench);
-    map.validate();
-    churnMap.validate();
+    for (const m of [map, churnMap, cycleMap]) m.validate();
     memory[memory.length - 1].nodeBytesPerRangeAfterChurn = churnCore.memoryStats().nodeBytes / churnMap.size;
     if (sink === 0.5) console.log(sink);
-    map.free();
-    churnMap.free();
+    for (const m of [map, churnMap, cycleMap]) m.free();
   }
   return { rows, memory };
 }
