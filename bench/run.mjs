@@ -58,7 +58,7 @@ if (rangemap.rows.length) {
   target(`<= 40 bytes of wasm memory per range ${n}`, mem.wasmMemoryBytesPerRange, 40, "B");
 }
 if (addressSpace) {
-  console.log(`\nAddress space: op streams over ${addressSpace.vmas} VMAs by kind (ops/s, median)`);
+  console.log(`\nAddress space: op streams over ${addressSpace.vmas} VMAs by kind (ops/s, median of rounds; batches / Linux: median of the rounds' ratios)`);
   console.table(
     addressSpace.byKind.map((k) => ({
       kind: k.kind,
@@ -66,6 +66,7 @@ if (addressSpace) {
       "vmalab, op batches": fmt(k.batchOpsPerSecond),
       "Linux (bench/kernel-ops.c)": fmt(k.kernelOpsPerSecond),
       "batches / Linux": `${k.ratio.toFixed(2)} x`,
+      "each round": k.ratios.map((x) => x.toFixed(2)).join(", "),
     })),
   );
   for (const k of addressSpace.byKind.filter((x) => x.kind === "split/merge" || x.kind === "mmap/munmap")) {
