@@ -135,6 +135,12 @@ function newNode(level: i32): usize {
   store<u32>(path + (<usize>level << 3), <u32>n);
   store<i32>(path + (<usize>level << 3), slot, 4);
 }
+/**
+ * A change inside the path's leaf that leaves the pages it covers as they
+ * were moves nothing above it: the finger taken before (fingerHi) holds again.
+ */
+@inline function fingerHi(m: usize): u64 { return load<u64>(m + M_FINGER_HI); }
+@inline function keepFinger(m: usize, hi: u64): void { store<u64>(m + M_FINGER_HI, hi); }
 /** Any change to the tree's keys or shape ends the finger of the map being changed (the one whose path is in use). */
 @inline function dropFinger(): void { store<u64>(path - M_PATH + M_FINGER_HI, 0); }
 @inline function root(m: usize): usize { return <usize>load<u32>(m + M_ROOT); }
@@ -246,14 +252,16 @@ function maxGapAfter(p: usize, i: i32, oldLo: u64, oldHi: u64, oldGap: u64, oldM
   let g = nGap(p, i);
   let lost = oldGap == oldMax && g < oldGap;
   if (i > 0) {
-    let before = oldLo - nHi(p, i - 1);
-    let after = nLo(p, i) - nHi(p, i - 1);
+    let prevHi = nHi(p, i - 1);
+    let before = oldLo - prevHi;
+    let after = nLo(p, i) - prevHi;
     lost = lost || (before == oldMax && after < before);
     g = max(g, after);
   }
   if (i + 1 < count(p)) {
-    let before = nLo(p, i + 1) - oldHi;
-    let after = nLo(p, i + 1) - nHi(p, i);
+    let nextLo = nLo(p, i + 1);
+    let before = nextLo - oldHi;
+    let after = nextLo - nHi(p, i);
     lost = lost || (before == oldMax && after < before);
     g = max(g, after);
   }
@@ -986,7 +994,7 @@ export function storeRange(m: usize, s: u64, e: u64, v: u32): i32 {
     for (; j < c && lEnd(n, j) <= e; j++) tiled = tiled && lStart(n, j) == lEnd(n, j - 1);
     if (j < c ? lStart(n, j) >= e : lEnd(n, c - 1) == e) {
       tiled = tiled && lEnd(n, j - 1) == e;
-      let fingerHi = load<u64>(m + M_FINGER_HI);
+      let finger = fingerHi(m);
       setLeaf(n, at, s, e, v);
       let gone = j - at - 1;
       if (gone > 0) {
@@ -997,8 +1005,8 @@ export function storeRange(m: usize, s: u64, e: u64, v: u32): i32 {
       if (!tiled || (c - gone < MIN_FILL && height(m) > 0)) {
         rebalance(m, 0);
       } else {
-        // Same pages covered, no node changed shape: no annotation or finger moves.
-        store<u64>(m + M_FINGER_HI, fingerHi);
+        // Same pages covered, no node changed shape: no annotation moves.
+        keepFinger(m, finger);
       }
       return 0;
     }
@@ -1030,13 +1038,13 @@ export function splitAt(m: usize, addr: u64, v: u32, newBelow: bool): i32 {
   let old = lValue(n, at);
   if (c < B) {
     // Room in the leaf: the same pages stay covered, nothing above changes.
-    let fingerHi = load<u64>(m + M_FINGER_HI);
+    let finger = fingerHi(m);
     moveEntries(n, at + 1, n, at, c - at, 0);
     setCount(n, c + 1, 0);
     setLeaf(n, at, s, addr, newBelow ? v : old);
     setLeaf(n, at + 1, addr, e, newBelow ? old : v);
     store<u32>(m + M_COUNT, mapSize(m) + 1);
-    store<u64>(m + M_FINGER_HI, fingerHi);
+    keepFinger(m, finger);
     return 0;
   }
   // Shrink the old range and refresh its leaf's summary first: the insertion
