@@ -39,8 +39,8 @@ import { EEXIST, EINVAL, ENOENT, ENOMEM } from "./errno";
 const L_PAIRS: usize = 8;
 const L_PAIR: usize = 40;
 const LEAF_SIZE: usize = L_PAIRS + L_PAIR * (<usize>B >> 1);
-// Internal record: count, B / 2 pairs of {hi u64 x2, child u32 x2} that
-// descents read, then lo[B] and gap[B] that only gap searches and updates read.
+// Internal record: count, the stale mask, B / 2 pairs of {hi u64 x2, child
+// u32 x2} that descents read, then lo[B] and gap[B] that only gap searches read.
 const N_PAIRS: usize = 8;
 const N_PAIR: usize = 24;
 const N_LO: usize = N_PAIRS + N_PAIR * (<usize>B >> 1);
@@ -97,6 +97,7 @@ function setCount(n: usize, c: i32, level: i32): void {
 function newNode(level: i32): usize {
   let n = level == 0 ? leaves.alloc() : inners.alloc();
   for (let i = 0; i < B; i++) store<u64>(keyAt(n, i, level), STORED_PAD);
+  if (level > 0) setStale(n, 0);
   return n;
 }
 @inline function lEnd(n: usize, i: i32): u64 { return load<u64>(lPair(n, i) + lane8(i)) ^ KEY_FLIP; }
@@ -126,6 +127,16 @@ function newNode(level: i32): usize {
   dropFinger();
   store<u64>(nPair(n, i) + lane8(i), hi ^ KEY_FLIP);
   store<u32>(nPair(n, i) + lane4(i), <u32>child, 16);
+  setLoGap(n, i, lo, gap);
+}
+/** Bit i set: slot i's lo and gap may be stale (its hi and child are always exact). */
+@inline function stale(n: usize): u32 { return load<u32>(n, 4); }
+@inline function setStale(n: usize, mask: u32): void { store<u32>(n, mask, 4); }
+@inline function setHi(n: usize, i: i32, hi: u64): void {
+  dropFinger();
+  store<u64>(nPair(n, i) + lane8(i), hi ^ KEY_FLIP);
+}
+@inline function setLoGap(n: usize, i: i32, lo: u64, gap: u64): void {
   store<u64>(n + N_LO + (<usize>i << 3), lo);
   store<u64>(n + N_GAP + (<usize>i << 3), gap);
 }
@@ -195,17 +206,9 @@ function innerMaxGap(n: usize): u64 {
   return g;
 }
 
-/**
- * Writes the summary of `child` (a node at `level`) into slot i of `parent`.
- * Returns false when the slot already held it.
- */
-function summarize(parent: usize, i: i32, child: usize, level: i32): bool {
-  let lo = lowest(child, level);
-  let hi = highest(child, level);
-  let g = maxGap(child, level);
-  if (nChild(parent, i) == child && nLo(parent, i) == lo && nHi(parent, i) == hi && nGap(parent, i) == g) return false;
-  setInner(parent, i, lo, hi, g, child);
-  return true;
+/** Writes the summary of `child` (a node at `level`, up to date) into slot i of `parent`. */
+function summarize(parent: usize, i: i32, child: usize, level: i32): void {
+  setInner(parent, i, lowest(child, level), highest(child, level), maxGap(child, level), child);
 }
 
 /** The first page a node at `level` covers, and one past its last. */
@@ -216,56 +219,53 @@ function summarize(parent: usize, i: i32, child: usize, level: i32): bool {
 @inline function maxGap(n: usize, level: i32): u64 { return level == 0 ? leafMaxGap(n) : innerMaxGap(n); }
 
 /**
- * Refreshes the annotations on the path above `level`, up to where nothing
- * changes. Above the first level only one slot of each node changed, so its
- * max gap follows from the one its parent holds for it (maxGapAfter). From
- * level 0 the path still stands (the change was inside its leaf), so the
- * finger is set again.
+ * After the entries of the path's node at `level` changed: keeps the his
+ * above it exact (descents read them) and marks the slots above it stale, up
+ * to the first node that already had a stale slot (its own slot above is
+ * marked). Gap searches bring stale slots up to date first (cleanMap), so a
+ * run of changes without a search pays for no max-gap recount. From level 0
+ * the path still stands, so the finger is set again.
  */
 function refreshFrom(m: usize, level: i32): void {
   let h = height(m);
   let child = pathNode(level);
-  let g = level < h ? maxGap(child, level) : 0;
-  for (let l = level; l < h; l++) {
+  let hiMoved = true;
+  let mark = true;
+  for (let l = level; l < h && (hiMoved || mark); l++) {
     let p = pathNode(l + 1);
     let i = pathSlot(l + 1);
-    let lo = lowest(child, l);
-    let hi = highest(child, l);
-    let oldLo = nLo(p, i);
-    let oldHi = nHi(p, i);
-    let oldGap = nGap(p, i);
-    if (lo == oldLo && hi == oldHi && g == oldGap && nChild(p, i) == child) break;
-    setInner(p, i, lo, hi, g, child);
-    if (l + 1 < h) g = maxGapAfter(p, i, oldLo, oldHi, oldGap, nGap(pathNode(l + 2), pathSlot(l + 2)));
+    if (hiMoved) {
+      let hi = highest(child, l);
+      hiMoved = hi != nHi(p, i);
+      if (hiMoved) setHi(p, i, hi);
+    }
+    if (mark) {
+      let was = stale(p);
+      setStale(p, was | (1 << i));
+      mark = was == 0;
+    }
     child = p;
   }
   if (level == 0) setFinger(m);
 }
 
-/**
- * The max gap of inner node p after its slot i changed from (oldLo, oldHi,
- * oldGap), given its max gap before. The changed values are the slot's own
- * gap and the gaps to its neighbours: unless one of them held the max and
- * shrank, the new max is the old one or a changed value.
- */
-function maxGapAfter(p: usize, i: i32, oldLo: u64, oldHi: u64, oldGap: u64, oldMax: u64): u64 {
-  let g = nGap(p, i);
-  let lost = oldGap == oldMax && g < oldGap;
-  if (i > 0) {
-    let prevHi = nHi(p, i - 1);
-    let before = oldLo - prevHi;
-    let after = nLo(p, i) - prevHi;
-    lost = lost || (before == oldMax && after < before);
-    g = max(g, after);
-  }
-  if (i + 1 < count(p)) {
-    let nextLo = nLo(p, i + 1);
-    let before = nextLo - oldHi;
-    let after = nextLo - nHi(p, i);
-    lost = lost || (before == oldMax && after < before);
-    g = max(g, after);
-  }
-  return lost ? innerMaxGap(p) : max(oldMax, g);
+/** Brings every stale lo and gap of m up to date. */
+function cleanMap(m: usize): void {
+  let h = height(m);
+  if (h > 0) cleanNode(root(m), h);
+}
+
+function cleanNode(n: usize, level: i32): void {
+  let mask = stale(n);
+  if (mask == 0) return;
+  setStale(n, 0);
+  do {
+    let i = <i32>ctz(mask);
+    mask &= mask - 1;
+    let child = nChild(n, i);
+    if (level > 1) cleanNode(child, level - 1);
+    setLoGap(n, i, lowest(child, level - 1), maxGap(child, level - 1));
+  } while (mask != 0);
 }
 
 // ---- maps ----------------------------------------------------------------
@@ -796,6 +796,10 @@ function leafInsert(m: usize, at: i32, s: u64, e: u64, v: u32): void {
     n = pathNode(0);
     at = pathSlot(0);
   }
+  // A split moves entries between internal nodes, stale marks and all: the
+  // tree is brought up to date first, and the split's own changes are written
+  // through.
+  if (count(n) == B) cleanMap(m);
   n = openSlot(m, n, at, 0);
   setLeaf(n, openAt, s, e, v);
   if (splitSibling == 0) refreshFrom(m, 0);
@@ -884,6 +888,8 @@ function rebalance(m: usize, level: i32): void {
       refreshFrom(m, level);
       return;
     }
+    // Merging or borrowing moves entries: as for a split, up to date first.
+    cleanMap(m);
     if (count(p) == 1) {
       // An only child (left by a lopsided split): settle it one level up.
       if (c == 0) {
@@ -1234,6 +1240,7 @@ export function gap(m: usize, size: u64, lo: u64, hi: u64, align: u64, topdown: 
   // Most searches end in the leaf where they start: try it on a plain descent first.
   let near = topdown ? highestNear(m, lo, hi, size, align) : lowestNear(m, lo, hi, size, align);
   if (nearDecided) return near;
+  cleanMap(m);
   let first = span(m, false);
   let last = span(m, true);
   let h = height(m);
@@ -1276,12 +1283,19 @@ function validateNode(n: usize, level: i32, isRoot: bool): i32 {
     }
     return 0;
   }
+  let mask = stale(n);
+  if (mask >> <u32>c != 0) return BAD_SUMMARY;
   for (let i = 0; i < c; i++) {
     let child = nChild(n, i);
     let err = validateNode(child, level - 1, false);
     if (err != 0) return err;
     let l = level - 1;
-    if (nLo(n, i) != lowest(child, l) || nHi(n, i) != highest(child, l) || nGap(n, i) != maxGap(child, l)) return BAD_SUMMARY;
+    if (nHi(n, i) != highest(child, l)) return BAD_SUMMARY;
+    // A stale slot's lo and gap may be anything; a slot whose subtree has a
+    // stale slot must itself be marked, or cleanMap would not reach it.
+    if ((mask & (1 << i)) != 0) continue;
+    if (l > 0 && stale(child) != 0) return BAD_SUMMARY;
+    if (nLo(n, i) != lowest(child, l) || nGap(n, i) != maxGap(child, l)) return BAD_SUMMARY;
   }
   return 0;
 }
