@@ -89,7 +89,7 @@ export const FOUND = memory.data(16);
 }
 /** Sets the count; slots it gives up get the KEY_PAD key. */
 function setCount(n: usize, c: i32, level: i32): void {
-  dropFinger();
+  if (level > 0) dropFinger();
   for (let i = c, old = count(n); i < old; i++) store<u64>(keyAt(n, i, level), STORED_PAD);
   store<i32>(n, c);
 }
@@ -104,16 +104,13 @@ function newNode(level: i32): usize {
 @inline function lStart(n: usize, i: i32): u64 { return load<u64>(lPair(n, i) + lane8(i), 16); }
 @inline function lValue(n: usize, i: i32): u32 { return load<u32>(lPair(n, i) + lane4(i), 32); }
 @inline function setEnd(n: usize, i: i32, e: u64): void {
-  dropFinger();
   store<u64>(lPair(n, i) + lane8(i), e ^ KEY_FLIP);
 }
 @inline function setStart(n: usize, i: i32, s: u64): void {
-  dropFinger();
   store<u64>(lPair(n, i) + lane8(i), s, 16);
 }
 @inline function setValue(n: usize, i: i32, v: u32): void { store<u32>(lPair(n, i) + lane4(i), v, 32); }
 @inline function setLeaf(n: usize, i: i32, s: u64, e: u64, v: u32): void {
-  dropFinger();
   let p = lPair(n, i);
   store<u64>(p + lane8(i), e ^ KEY_FLIP);
   store<u64>(p + lane8(i), s, 16);
@@ -147,13 +144,13 @@ function newNode(level: i32): usize {
   store<i32>(path + (<usize>level << 3), slot, 4);
 }
 /**
- * A change inside the path's leaf that leaves the pages it covers as they
- * were moves nothing above it: the finger taken before (fingerHi) holds again.
+ * Any change to an internal node's keys or to the tree's shape, and any move
+ * of the path that is not a walk, ends the finger of the map being changed
+ * (the one whose path is in use). Changes inside leaves keep it: a descent
+ * never reads them, and the finger's descents rank the leaf afresh.
  */
-@inline function fingerHi(m: usize): u64 { return load<u64>(m + M_FINGER_HI); }
-@inline function keepFinger(m: usize, hi: u64): void { store<u64>(m + M_FINGER_HI, hi); }
-/** Any change to the tree's keys or shape ends the finger of the map being changed (the one whose path is in use). */
 @inline function dropFinger(): void { store<u64>(path - M_PATH + M_FINGER_HI, 0); }
+@inline function hasFinger(m: usize): bool { return load<u64>(m + M_FINGER_HI) != 0; }
 @inline function root(m: usize): usize { return <usize>load<u32>(m + M_ROOT); }
 @inline function height(m: usize): i32 { return load<i32>(m + M_HEIGHT); }
 
@@ -224,7 +221,7 @@ function summarize(parent: usize, i: i32, child: usize, level: i32): void {
  * to the first node that already had a stale slot (its own slot above is
  * marked). Gap searches bring stale slots up to date first (cleanMap), so a
  * run of changes without a search pays for no max-gap recount. From level 0
- * the path still stands, so the finger is set again.
+ * the path still stands, so a finger that a hi ended is set again.
  */
 function refreshFrom(m: usize, level: i32): void {
   let h = height(m);
@@ -246,7 +243,7 @@ function refreshFrom(m: usize, level: i32): void {
     }
     child = p;
   }
-  if (level == 0) setFinger(m);
+  if (level == 0 && !hasFinger(m)) setFinger(m);
 }
 
 /** Brings every stale lo and gap of m up to date. */
@@ -327,17 +324,23 @@ function descend(m: usize, addr: u64): i32 {
     store<i32>(path, i, 4);
     return i;
   }
+  // The finger as setFinger() finds it, from the keys the descent reads.
+  let lo: u64 = 0;
+  let hi: u64 = PAGE_END;
   let n = root(m);
   for (let l = height(m); l > 0; l--) {
     let c = count(n);
     let i = innerRank(n, addr);
     if (i == c) i = c - 1;
+    if (i > 0) lo = nHi(n, i - 1);
+    if (i < c - 1) hi = nHi(n, i);
     setPath(l, n, i);
     n = nChild(n, i);
   }
   let i = leafRank(n, addr);
   setPath(0, n, i);
-  setFinger(m);
+  store<u64>(m + M_FINGER_LO, lo);
+  store<u64>(m + M_FINGER_HI, hi);
   return i;
 }
 
@@ -696,7 +699,7 @@ function splitPoint(m: usize, at: i32, level: i32): i32 {
 
 /** Moves `k` entries of `src` from slot `from` to slot `to` of `dst` (nodes of one level; may overlap). */
 function moveEntries(dst: usize, to: i32, src: usize, from: i32, k: i32, level: i32): void {
-  dropFinger();
+  if (level > 0) dropFinger();
   // Slot by slot (pairs interleave fields), in the order that overlap allows.
   let up = dst == src && to > from;
   let step = up ? -1 : 1;
@@ -774,6 +777,7 @@ function spillToSibling(m: usize, at: i32): bool {
   if (at == 0 && j > 0) {
     let left = nChild(p, j - 1);
     if (count(left) == B) return false;
+    dropFinger();
     setPath(1, p, j - 1);
     setPath(0, left, count(left));
     return true;
@@ -781,6 +785,7 @@ function spillToSibling(m: usize, at: i32): bool {
   if (at == B && j + 1 < count(p)) {
     let right = nChild(p, j + 1);
     if (count(right) == B) return false;
+    dropFinger();
     setPath(1, p, j + 1);
     setPath(0, right, 0);
     return true;
@@ -1000,7 +1005,6 @@ export function storeRange(m: usize, s: u64, e: u64, v: u32): i32 {
     for (; j < c && lEnd(n, j) <= e; j++) tiled = tiled && lStart(n, j) == lEnd(n, j - 1);
     if (j < c ? lStart(n, j) >= e : lEnd(n, c - 1) == e) {
       tiled = tiled && lEnd(n, j - 1) == e;
-      let finger = fingerHi(m);
       setLeaf(n, at, s, e, v);
       let gone = j - at - 1;
       if (gone > 0) {
@@ -1008,12 +1012,8 @@ export function storeRange(m: usize, s: u64, e: u64, v: u32): i32 {
         setCount(n, c - gone, 0);
         store<u32>(m + M_COUNT, mapSize(m) - <u32>gone);
       }
-      if (!tiled || (c - gone < MIN_FILL && height(m) > 0)) {
-        rebalance(m, 0);
-      } else {
-        // Same pages covered, no node changed shape: no annotation moves.
-        keepFinger(m, finger);
-      }
+      // Same pages covered, no node changed shape: no annotation moves.
+      if (!tiled || (c - gone < MIN_FILL && height(m) > 0)) rebalance(m, 0);
       return 0;
     }
   }
@@ -1044,13 +1044,11 @@ export function splitAt(m: usize, addr: u64, v: u32, newBelow: bool): i32 {
   let old = lValue(n, at);
   if (c < B) {
     // Room in the leaf: the same pages stay covered, nothing above changes.
-    let finger = fingerHi(m);
     moveEntries(n, at + 1, n, at, c - at, 0);
     setCount(n, c + 1, 0);
     setLeaf(n, at, s, addr, newBelow ? v : old);
     setLeaf(n, at + 1, addr, e, newBelow ? old : v);
     store<u32>(m + M_COUNT, mapSize(m) + 1);
-    keepFinger(m, finger);
     return 0;
   }
   // Shrink the old range and refresh its leaf's summary first: the insertion
