@@ -37,6 +37,7 @@ const C_VMA_PREV: usize = 12; // newer
 const C_LEFT: usize = 16;
 const C_RIGHT: usize = 20;
 const C_HEIGHT: usize = 24;
+const C_DEPTH: usize = 28; // links on the VMA's chain up to this one, itself included
 const C_START: usize = 32; // vma->vm_pgoff
 const C_LAST: usize = 40; // vma_last_pgoff(): vm_pgoff + pages - 1
 const C_SUBTREE_LAST: usize = 48;
@@ -226,12 +227,20 @@ export function vmaAdjust(vma: usize, start: u64, end: u64, pgoff: u64): void {
   if (linked) for (let c = vmaChain(vma); c != 0; c = avcNextInVma(c)) avcTreeInsert(c);
 }
 
+// The longest chain any VMA has had: what an op may copy per VMA, known
+// without visiting the VMAs (reservations only need a bound).
+let longestChain: u32 = 1;
+@inline export function chainBound(): u32 { return longestChain; }
+
 /** anon_vma_chain_link(): puts a new AVC at the head of the VMA's chain and into the anon_vma's tree. */
 function avcLink(vma: usize, a: usize): void {
   let c = avcs.alloc();
   store<u32>(c + C_VMA, <u32>vma);
   store<u32>(c + C_ANON_VMA, <u32>a);
   let head = vmaChain(vma);
+  let depth = head == 0 ? 1 : load<u32>(head + C_DEPTH) + 1;
+  store<u32>(c + C_DEPTH, depth);
+  longestChain = max(longestChain, depth);
   store<u32>(c + C_VMA_NEXT, <u32>head);
   if (head != 0) store<u32>(head + C_VMA_PREV, <u32>c);
   setVmaChain(vma, c);
@@ -257,7 +266,7 @@ export function chainLength(vma: usize): u32 {
 }
 
 /** Records one anon_vma_prepare/clone/fork may need: `links` AVCs and `vmas` anon_vmas. */
-export function reserveAnon(links: u32, anonVmaCount: u32): bool {
+@inline export function reserveAnon(links: u32, anonVmaCount: u32): bool {
   return avcs.reserve(links) && anonVmas.reserve(anonVmaCount);
 }
 

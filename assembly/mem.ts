@@ -20,6 +20,8 @@ let failCountdown: i32 = 0;
 let failRate: f64 = 0;
 let failSeed: u64 = 0;
 let inReservedOp = false;
+// Whether an injection is on: all the reservations' fast path reads.
+let injecting = false;
 /**
  * Linear memory never grows past 2 GiB: handles are byte offsets, and range
  * maps return them as non-negative i32 values.
@@ -39,6 +41,7 @@ export function endReservedOp(): void {
 /** Makes the n-th next reservation fail (n >= 1); 0 turns injection off. */
 export function injectReserveFailure(n: i32): void {
   failCountdown = n;
+  updateInjecting();
 }
 
 /** Reservations the injection has failed so far. */
@@ -49,6 +52,7 @@ export let growFailures: u32 = 0;
 /** Makes each reservation fail with probability `rate` (0 turns it off), drawn from a seeded xorshift. */
 export function injectFailureRate(rate: f64, seed: u32): void {
   failRate = rate;
+  updateInjecting();
   failSeed = <u64>seed * 0x9E3779B97F4A7C15 | 1;
 }
 
@@ -57,6 +61,10 @@ export function setPageLimit(pages: i32): i32 {
   let old = pageLimit;
   pageLimit = min(pages, MAX_WASM_PAGES);
   return old;
+}
+
+@inline function updateInjecting(): void {
+  injecting = failCountdown > 0 || failRate != 0;
 }
 
 /** Whether the injection makes this reservation fail. */
@@ -70,6 +78,7 @@ function injectedFailure(): bool {
     fail = <f64>(failSeed >> 11) * (1.0 / 9007199254740992.0) < failRate;
   }
   if (fail) injectedFailures++;
+  updateInjecting();
   return fail;
 }
 
@@ -138,7 +147,7 @@ export class Pool {
 
   /** Makes sure `n` allocations will succeed. */
   @inline reserve(n: u32): bool {
-    if (this.freeCount + this.bumpLeft >= n && failCountdown == 0 && failRate == 0) return true;
+    if (!injecting && this.freeCount + this.bumpLeft >= n) return true;
     return this.reserveSlow(n);
   }
 

@@ -9,7 +9,7 @@
 // a hole) are reproduced as the kernel does them.
 
 import {
-  anonVmaPrepare, chainLength, reserveAnon, unlinkAnonVmas, anonVmaClone, vmaAdjust,
+  anonVmaPrepare, chainBound, reserveAnon, unlinkAnonVmas, anonVmaClone, vmaAdjust,
 } from "./anon_vma";
 import { folioMapcount, folioMapping, folioNew, folios, setFolioMapping } from "./folio";
 import {
@@ -142,19 +142,27 @@ export function vmaBefore(mm: usize, addr: u64): usize {
 
 // ---- reservations ------------------------------------------------------------
 
-// What the op being prepared may allocate, summed over the ranges it touches.
+// The VMAs the op being prepared may touch, summed over the ranges it works on.
 let needVmas: u32 = 0;
-let needChain: u32 = 1;
 
-/** Adds the needs of [lo, hi): for each VMA there and its neighbours, two splits copying its chain. */
+/** Up to this many pages a range's VMAs are counted by its pages (a VMA has one at least), not walked. */
+const NEED_BY_PAGES: u64 = 64;
+
+/**
+ * Adds the needs of [lo, hi): for each VMA there and its neighbours, two
+ * splits copying the longest chain (chainBound()).
+ */
 export function needRange(mm: usize, lo: u64, hi: u64): void {
+  if (hi - lo <= NEED_BY_PAGES) {
+    needVmas += <u32>(hi - lo) + 4;
+    return;
+  }
   needVmas += 2;
   let map = mmMap(mm);
   if (!rm.walkFrom(map, lo)) return;
   do {
     if (rm.walkStart() > hi) break;
     needVmas++;
-    needChain = max(needChain, chainLength(<usize>rm.walkValue()));
   } while (rm.walkNext(map));
 }
 
@@ -166,9 +174,8 @@ export function needRange(mm: usize, lo: u64, hi: u64): void {
  */
 export function reserveNeeds(mm: usize, pages: u32, span: u64): bool {
   let count = needVmas;
-  let chain = needChain;
+  let chain = chainBound();
   needVmas = 0;
-  needChain = 1;
   let ok = rm.reserveNodes(mmMap(mm), count * 2 + 4) && ptReserve(mmPt(mm), tablesFor(pages, span)) &&
     vmas.reserve(count * 2) && reserveAnon(count * 2 * chain + count, count + 1) && folios.reserve(pages);
   if (ok) beginReservedOp();

@@ -65,12 +65,12 @@ export function ptTables(pt: usize): u32 {
 }
 
 /** Makes sure `n` new tables can be added. */
-export function ptReserve(pt: usize, n: u32): bool {
+@inline export function ptReserve(pt: usize, n: u32): bool {
   return tables.reserve(n) && rm.reserveNodes(dir(pt), n);
 }
 
 /** The most tables new PTEs for `pages` pages inside a run of `span` pages can need. */
-export function tablesFor(pages: u32, span: u64): u32 {
+@inline export function tablesFor(pages: u32, span: u64): u32 {
   return <u32>min<u64>(<u64>pages, (span >> PTRS_SHIFT) + 2);
 }
 

@@ -300,7 +300,7 @@ export function nodeBytes(): usize {
 }
 
 /** Reserves what `inserts` insertions into map m may allocate. */
-export function reserveNodes(m: usize, inserts: u32): bool {
+@inline export function reserveNodes(m: usize, inserts: u32): bool {
   return leaves.reserve(inserts) && inners.reserve(inserts * (<u32>height(m) + 2));
 }
 
@@ -532,8 +532,7 @@ export function walkNext(m: usize): bool {
   return nextLeaf(m);
 }
 
-/** The value and start of the range the walk is at. */
-export function walkValue(): u32 { return lValue(pathNode(0), walkSlot); }
+/** The start of the range the walk is at. */
 export function walkStart(): u64 { return lStart(pathNode(0), walkSlot); }
 
 /**
