@@ -176,8 +176,9 @@ export function reserveNeeds(mm: usize, pages: u32, span: u64): bool {
   let count = needVmas;
   let chain = chainBound();
   needVmas = 0;
-  let ok = rm.reserveNodes(mmMap(mm), count * 2 + 4) && ptReserve(mmPt(mm), tablesFor(pages, span)) &&
-    vmas.reserve(count * 2) && reserveAnon(count * 2 * chain + count, count + 1) && folios.reserve(pages);
+  let ok = rm.reserveNodes(mmMap(mm), count * 2 + 4) && vmas.reserve(count * 2) &&
+    reserveAnon(count * 2 * chain + count, count + 1) &&
+    (pages == 0 || (ptReserve(mmPt(mm), tablesFor(pages, span)) && folios.reserve(pages)));
   if (ok) beginReservedOp();
   return ok;
 }
