@@ -1,7 +1,8 @@
 // fork (dup_mmap) and exit (exit_mmap).
 
 import { anonVmaFork, chainLength, reserveAnon } from "./anon_vma";
-import { findVma, mmBase, mmCreate, mmFree, mmMap, mmPt, reserveOp, vmaNext, vmaStore, vmaUnmapWhole } from "./mm";
+import { beginReservedOp } from "./mem";
+import { findVma, mmBase, mmCreate, mmFree, mmMap, mmPt, vmaNext, vmaStore, vmaUnmapWhole } from "./mm";
 import { ptCopy, ptReserve, ptTables } from "./pagetable";
 import * as rm from "./rangemap";
 import {
@@ -31,13 +32,14 @@ export function forkMm(parent: usize, childId: u32): usize {
   let links: u32 = 0;
   for (let v = findVma(parent, 0); v != 0; v = vmaNext(parent, v)) links += chainLength(v) + 1;
   let tables = ptTables(mmPt(parent));
-  if (!reserveOp(parent, 0, 0, 0) || !vmas.reserve(n) || !reserveAnon(links, n)) return 0;
+  if (!vmas.reserve(n) || !reserveAnon(links, n)) return 0;
   let child = mmCreate(childId, mmBase(parent));
   if (child == 0) return 0;
   if (!rm.reserveNodes(mmMap(child), n) || !ptReserve(mmPt(child), tables)) {
     mmFree(child);
     return 0;
   }
+  beginReservedOp();
   for (let v = findVma(parent, 0); v != 0; v = vmaNext(parent, v)) {
     let flags = vmaFlags(v);
     if ((flags & VM_DONTCOPY) != 0) continue;

@@ -12,7 +12,7 @@ import { folios } from "./folio";
 import { exitMm, forkMm, setForkReuse } from "./fork";
 import { EFAULT, ENOMEM } from "./errno";
 import {
-  endReservedOp, growPages, MAX_WASM_PAGES, growFailures, injectFailureRate, injectReserveFailure, injectedFailures, poolBytes, setPageLimit,
+  endReservedOp, growPages, MAX_WASM_PAGES, growFailures, injectFailureRate, injectReserveFailure, injectedFailures, poolBytes, setPageLimit, strictReservations,
 } from "./mem";
 import * as mm from "./mm";
 import { mergeLogBuffer, mergeLogClear, mergeLogCount, mergeLogDropped, mergeLogEnable } from "./mergelog";
@@ -110,6 +110,10 @@ export function mem_injected_failures(): u32 {
 /** Times linear memory could not grow: a run that needed more than fits. */
 export function mem_grow_failures(): u32 {
   return growFailures;
+}
+/** Strict reservation accounting on or off (tests); returns the overdraws counted so far. */
+export function mem_strict_reservations(on: bool): u32 {
+  return strictReservations(on);
 }
 export function mem_inject_failure_rate(rate: f64, seed: u32): void {
   injectFailureRate(rate, seed);

@@ -20,8 +20,17 @@ let failCountdown: i32 = 0;
 let failRate: f64 = 0;
 let failSeed: u64 = 0;
 let inReservedOp = false;
-// Whether an injection is on: all the reservations' fast path reads.
-let injecting = false;
+// Strict accounting (tests): each pool keeps what the current op's
+// reservations promised, and an allocation past it, or an inner reservation
+// the op's own did not cover, counts as an overdraw: a reservation too small.
+let strict = false;
+let overdraws: u32 = 0;
+const MAX_POOLS: i32 = 16;
+const POOLS = memory.data(4 * MAX_POOLS);
+let poolCount: i32 = 0;
+// Whether reservations take the slow path (an injection, or strict accounting):
+// all the reservations' fast path reads.
+let slowReserve = false;
 /**
  * Linear memory never grows past 2 GiB: handles are byte offsets, and range
  * maps return them as non-negative i32 values.
@@ -36,12 +45,20 @@ export function beginReservedOp(): void {
 }
 export function endReservedOp(): void {
   inReservedOp = false;
+  if (strict) for (let i = 0; i < poolCount; i++) changetype<Pool>(load<u32>(POOLS + (<usize>i << 2))).promised = 0;
+}
+
+/** Turns strict accounting on or off; returns the overdraws so far. */
+export function strictReservations(on: bool): u32 {
+  strict = on;
+  updateSlowReserve();
+  return overdraws;
 }
 
 /** Makes the n-th next reservation fail (n >= 1); 0 turns injection off. */
 export function injectReserveFailure(n: i32): void {
   failCountdown = n;
-  updateInjecting();
+  updateSlowReserve();
 }
 
 /** Reservations the injection has failed so far. */
@@ -52,7 +69,7 @@ export let growFailures: u32 = 0;
 /** Makes each reservation fail with probability `rate` (0 turns it off), drawn from a seeded xorshift. */
 export function injectFailureRate(rate: f64, seed: u32): void {
   failRate = rate;
-  updateInjecting();
+  updateSlowReserve();
   failSeed = <u64>seed * 0x9E3779B97F4A7C15 | 1;
 }
 
@@ -63,8 +80,8 @@ export function setPageLimit(pages: i32): i32 {
   return old;
 }
 
-@inline function updateInjecting(): void {
-  injecting = failCountdown > 0 || failRate != 0;
+@inline function updateSlowReserve(): void {
+  slowReserve = strict || failCountdown > 0 || failRate != 0;
 }
 
 /** Whether the injection makes this reservation fail. */
@@ -78,7 +95,7 @@ function injectedFailure(): bool {
     fail = <f64>(failSeed >> 11) * (1.0 / 9007199254740992.0) < failRate;
   }
   if (fail) injectedFailures++;
-  updateInjecting();
+  updateSlowReserve();
   return fail;
 }
 
@@ -142,16 +159,26 @@ export class Pool {
   // The unused tail of the newest chunk: where it starts, how many records it holds.
   bumpNext: usize = 0;
   bumpLeft: u32 = 0;
+  /** Allocations the current op's reservations promised and it has not made (strict accounting). */
+  promised: u32 = 0;
 
-  constructor(public recordSize: usize) {}
+  constructor(public recordSize: usize) {
+    assert(poolCount < MAX_POOLS);
+    store<u32>(POOLS + (<usize>poolCount << 2), <u32>changetype<usize>(this));
+    poolCount++;
+  }
 
   /** Makes sure `n` allocations will succeed. */
   @inline reserve(n: u32): bool {
-    if (!injecting && this.freeCount + this.bumpLeft >= n) return true;
+    if (!slowReserve && this.freeCount + this.bumpLeft >= n) return true;
     return this.reserveSlow(n);
   }
 
   private reserveSlow(n: u32): bool {
+    if (strict) {
+      if (!inReservedOp) this.promised = max(this.promised, n);
+      else if (n > this.promised) overdraws++;
+    }
     if (injectedFailure()) return false;
     if (this.freeCount + this.bumpLeft >= n) return true;
     let perChunk = <u32>(WASM_PAGE / this.recordSize);
@@ -187,6 +214,10 @@ export class Pool {
       p = this.bumpNext;
       this.bumpNext += this.recordSize;
       this.bumpLeft--;
+    }
+    if (strict) {
+      if (this.promised == 0) overdraws++;
+      else this.promised--;
     }
     zeroBytes(p, this.recordSize);
     if (++this.live > this.peak) this.peak = this.live;

@@ -353,6 +353,16 @@ export class System {
     this.core.ex.mem_inject_failure_rate(rate, seed >>> 0);
   }
 
+  /**
+   * Testing aid: strict reservation accounting. While on, an op that
+   * allocates a record its reservation did not promise counts an overdraw (a
+   * reservation too small, which near a memory cap would fail half-way).
+   * Returns the overdraws counted so far.
+   */
+  strictReservations(on: boolean): number {
+    return this.core.ex.mem_strict_reservations(on ? 1 : 0);
+  }
+
   /** Allocation steps the injection has failed so far. */
   get injectedFailures(): number {
     return this.core.ex.mem_injected_failures();

@@ -110,6 +110,7 @@ export interface CoreExports {
   mem_injected_failures(): number;
   mem_grow_failures(): number;
   mem_inject_failure_rate(rate: number, seed: number): void;
+  mem_strict_reservations(on: number): number;
   mem_set_page_limit(pages: number): void;
 }
 

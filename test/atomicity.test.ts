@@ -80,6 +80,34 @@ function checkRandomFailures(text: string, name: string, rate: number, seed: num
   return injected;
 }
 
+describe("every op reserves all it allocates", () => {
+  /** Runs a scenario with strict reservation accounting; returns the overdraws. */
+  const overdraws = (text: string, name: string): number => {
+    const sys = System.createSync();
+    sys.strictReservations(true);
+    runOps(sys, parseScenario(text, name));
+    return sys.strictReservations(false);
+  };
+  test("every real-kernel case", () => {
+    for (const name of caseNames()) expect(overdraws(readFileSync(join(CASES_DIR, `${name}.txt`), "utf8"), name), name).toBe(0);
+  });
+  test("generated scenarios of every family", () => {
+    for (const family of FAMILIES) {
+      for (let seed = 1; seed <= 20; seed++) expect(overdraws(generateScenario(family, seed), `${family}-${seed}`), `${family}-${seed}`).toBe(0);
+    }
+  });  test("splits in a twelve-deep fork chain copy chains of thirteen links", () => {
+    const lines = ["mmap 0 64 rw anon", "touch 0 64 w"];
+    for (let child = 1; child <= 12; child++) lines.push(`fork ${child}`, `proc ${child}`, "touch 0 64 w");
+    lines.push("mprotect 10 2 r", "mprotect 30 2 r", "munmap 41 2", "mremap 50 4 8 maymove", "dump");
+    const text = lines.join("\n");
+    expect(overdraws(text, "fork-chain")).toBe(0);
+    // The chains really are that long: the last child's VMA links to an anon_vma per level.
+    const sys = System.createSync();
+    runOps(sys, parseScenario(text, "fork-chain"));
+    expect(sys.process(12).vmas()[0].chainLength).toBe(13);
+  });
+});
+
 describe("an allocation failure inside the simulator leaves no partial state", () => {
   test("every real-kernel case: every mutating op failed at each of its allocation steps", () => {
     let injected = 0;
