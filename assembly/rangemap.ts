@@ -87,9 +87,12 @@ export const FOUND = memory.data(16);
 @inline function keyAt(n: usize, i: i32, level: i32): usize {
   return (level == 0 ? lPair(n, i) : nPair(n, i)) + lane8(i);
 }
-/** Sets the count; slots it gives up get the KEY_PAD key. */
+/** Sets the count; slots it gives up get the KEY_PAD key (and no stale mark). */
 function setCount(n: usize, c: i32, level: i32): void {
-  if (level > 0) dropFinger();
+  if (level > 0) {
+    dropFinger();
+    setStale(n, stale(n) & ((1 << <u32>c) - 1));
+  }
   for (let i = c, old = count(n); i < old; i++) store<u64>(keyAt(n, i, level), STORED_PAD);
   store<i32>(n, c);
 }
@@ -120,12 +123,6 @@ function newNode(level: i32): usize {
 @inline function nChild(n: usize, i: i32): usize { return <usize>load<u32>(nPair(n, i) + lane4(i), 16); }
 @inline function nLo(n: usize, i: i32): u64 { return load<u64>(n + N_LO + (<usize>i << 3)); }
 @inline function nGap(n: usize, i: i32): u64 { return load<u64>(n + N_GAP + (<usize>i << 3)); }
-@inline function setInner(n: usize, i: i32, lo: u64, hi: u64, gap: u64, child: usize): void {
-  dropFinger();
-  store<u64>(nPair(n, i) + lane8(i), hi ^ KEY_FLIP);
-  store<u32>(nPair(n, i) + lane4(i), <u32>child, 16);
-  setLoGap(n, i, lo, gap);
-}
 /** Bit i set: slot i's lo and gap may be stale (its hi and child are always exact). */
 @inline function stale(n: usize): u32 { return load<u32>(n, 4); }
 @inline function setStale(n: usize, mask: u32): void { store<u32>(n, mask, 4); }
@@ -203,9 +200,14 @@ function innerMaxGap(n: usize): u64 {
   return g;
 }
 
-/** Writes the summary of `child` (a node at `level`, up to date) into slot i of `parent`. */
+/**
+ * Points slot i of `parent` at `child` (a node at `level`): its hi exact, its
+ * lo and gap marked stale. The caller marks the path above (refreshFrom).
+ */
 function summarize(parent: usize, i: i32, child: usize, level: i32): void {
-  setInner(parent, i, lowest(child, level), highest(child, level), maxGap(child, level), child);
+  setHi(parent, i, highest(child, level));
+  store<u32>(nPair(parent, i) + lane4(i), <u32>child, 16);
+  setStale(parent, stale(parent) | (1 << <u32>i));
 }
 
 /** The first page a node at `level` covers, and one past its last. */
@@ -726,6 +728,10 @@ function moveEntries(dst: usize, to: i32, src: usize, from: i32, k: i32, level: 
     store<u64>(dst + N_LO + (<usize>a << 3), nLo(src, b));
     store<u64>(dst + N_GAP + (<usize>a << 3), nGap(src, b));
   }
+  // Stale marks go with their entries; the slots left behind are given up or written over.
+  let span: u32 = (1 << <u32>k) - 1;
+  let moved = (stale(src) >> <u32>from) & span;
+  setStale(dst, (stale(dst) & ~(span << <u32>to)) | (moved << <u32>to));
 }
 
 // What openSlot() did: the split-off right sibling (0 if none), and the
@@ -800,10 +806,6 @@ function leafInsert(m: usize, at: i32, s: u64, e: u64, v: u32): void {
     n = pathNode(0);
     at = pathSlot(0);
   }
-  // A split moves entries between internal nodes, stale marks and all: the
-  // tree is brought up to date first, and the split's own changes are written
-  // through.
-  if (count(n) == B) cleanMap(m);
   n = openSlot(m, n, at, 0);
   setLeaf(n, openAt, s, e, v);
   if (splitSibling == 0) refreshFrom(m, 0);
@@ -892,8 +894,6 @@ function rebalance(m: usize, level: i32): void {
       refreshFrom(m, level);
       return;
     }
-    // Merging or borrowing moves entries: as for a split, up to date first.
-    cleanMap(m);
     if (count(p) == 1) {
       // An only child (left by a lopsided split): settle it one level up.
       if (c == 0) {
