@@ -6,14 +6,19 @@
 // ranges inside the child (maple_arange_64's gap[]). That makes find_vma,
 // vma_lookup and both directions of unmapped_area logarithmic. Unlike the maple
 // tree, gaps are not stored as NULL entries: a leaf slot is one range, so a
-// range costs ~20 bytes of leaf plus its share of internal nodes.
+// range costs ~20 bytes of leaf plus its share of internal nodes. Also unlike
+// it, the lowest start and the largest gap are kept lazily: a change marks
+// them stale up its path, and a gap search brings the stale ones up to date
+// first, so runs of MAP_FIXED, munmap and mprotect pay for no max-gap recount.
+// The highest end is the descent's key and is always exact.
 //
 // Many maps live in one instance; a map handle is the offset of its record.
 // Pages are u64. Each map keeps the path of its last walk in its record (node
-// and slot per level, level 0 is the leaf), so updates can refresh the
-// annotations bottom-up without parent pointers, as a ma_state does; and,
-// until the tree changes, the pages whose descent would take that same path
-// (the finger), so the next lookup near the last one skips the descent.
+// and slot per level, level 0 is the leaf), so updates can mark the path
+// bottom-up without parent pointers, as a ma_state does; and, until the
+// tree's internal keys or shape change, the pages whose descent would take
+// that same path (the finger), so the next lookup near the last one skips
+// the descent.
 
 import { Pool, growPages } from "./mem";
 

@@ -118,11 +118,11 @@ export async function benchRangeMap({ sizes, time }) {
     });
     const rnd = new Random(44);
     const top = ends[n - 1];
-    // Churn bookkeeping in typed arrays: the live ranges and the known free
-    // spots (gaps, split as ranges land in them). Each op erases a random live
-    // range and inserts one of 1..512 pages at a random place in a random free
-    // spot. The harness alone (same arrays, no map calls) is its own task, so
-    // the map's share is the difference of the two medians.
+    // Churn: each op erases a random live range and inserts one of 1..512
+    // pages at a random place in a random free spot. The bookkeeping (the
+    // live ranges and the known free spots, in typed arrays) plans each batch
+    // before it is timed (tinybench's beforeEach), so the timed loop makes
+    // only the two map calls per op.
     // Churn and the mmap cycle run on maps of their own: tinybench warms
     // every task up before measuring any, so tasks that change a shared map
     // would see each other (and the lookups would be measured on a map the
@@ -135,23 +135,25 @@ export async function benchRangeMap({ sizes, time }) {
     };
     const { core: churnCore, m: churnMap } = ownMap();
     const { m: cycleMap } = ownMap();
-    const churn = (withMap) => {
-      const liveS = Float64Array.from(starts);
-      const liveE = Float64Array.from(ends);
-      const cap = n + 4 * 1024 * 1024;
-      const holeS = new Float64Array(cap);
-      const holeE = new Float64Array(cap);
-      let holes = 0;
-      for (let i = 1; i < n; i++) {
-        if (starts[i] > ends[i - 1]) {
-          holeS[holes] = ends[i - 1];
-          holeE[holes++] = starts[i];
-        }
+    const liveS = Float64Array.from(starts);
+    const liveE = Float64Array.from(ends);
+    const cap = n + 4 * 1024 * 1024;
+    const holeS = new Float64Array(cap);
+    const holeE = new Float64Array(cap);
+    let holes = 0;
+    for (let i = 1; i < n; i++) {
+      if (starts[i] > ends[i - 1]) {
+        holeS[holes] = ends[i - 1];
+        holeE[holes++] = starts[i];
       }
-      return () => {
+    }
+    // Per op: erase [plan[5k], plan[5k + 1]), insert [plan[5k + 2], plan[5k + 3]) -> plan[5k + 4].
+    const plan = new Float64Array(5 * BATCH);
+    const planChurn = () => {
       for (let k = 0; k < BATCH; k++) {
         const i = rnd.int(n);
-        if (withMap) churnMap.erase(liveS[i], liveE[i]);
+        plan[5 * k] = liveS[i];
+        plan[5 * k + 1] = liveE[i];
         holeS[holes] = liveS[i];
         holeE[holes++] = liveE[i];
         const j = rnd.int(holes);
@@ -163,7 +165,9 @@ export async function benchRangeMap({ sizes, time }) {
         const size = he - hs;
         const len = 1 + rnd.int(Math.min(512, size));
         const at = hs + rnd.int(size - len + 1);
-        if (withMap) churnMap.insert(at, at + len, i);
+        plan[5 * k + 2] = at;
+        plan[5 * k + 3] = at + len;
+        plan[5 * k + 4] = i;
         liveS[i] = at;
         liveE[i] = at + len;
         if (at > hs && holes < cap) {
@@ -175,10 +179,17 @@ export async function benchRangeMap({ sizes, time }) {
           holeE[holes++] = he;
         }
       }
-      };
     };
-    bench.add("churn: harness only (bookkeeping, no map)", churn(false));
-    bench.add("churn: vmalab erase a range + insert at a free spot", churn(true));
+    bench.add(
+      "churn: vmalab erase a range + insert at a free spot",
+      () => {
+        for (let k = 0; k < BATCH; k++) {
+          churnMap.erase(plan[5 * k], plan[5 * k + 1]);
+          churnMap.insert(plan[5 * k + 2], plan[5 * k + 3], plan[5 * k + 4]);
+        }
+      },
+      { beforeEach: planChurn },
+    );
     bench.add("mmap cycle: vmalab find_vma + erase + gap search + insert", () => {
       for (let k = 0; k < BATCH; k++) {
         const e = cycleMap.nextFrom(rnd.int(top));
@@ -195,11 +206,21 @@ export async function benchRangeMap({ sizes, time }) {
         sink += map.entries(starts[i], ends[Math.min(i + 99, n - 1)]).length;
       }
     });
+    // Gap searches of 1..64 pages from random pages, drawn once like the
+    // lookups' queries: the generator is not what is measured.
+    const gapSize = new Float64Array(QUERIES);
+    const gapAt = new Float64Array(QUERIES);
+    for (let k = 0; k < QUERIES; k++) {
+      gapSize[k] = rnd.range(1, 64);
+      gapAt[k] = rnd.int(top);
+    }
     bench.add("gap: vmalab lowest fit from a random page", () => {
-      for (let k = 0; k < BATCH; k++) sink += map.gap(rnd.range(1, 64), { lo: rnd.int(top) });
+      const at = nextBatch();
+      for (let k = at; k < at + BATCH; k++) sink += map.gap(gapSize[k], { lo: gapAt[k] });
     });
     bench.add("gap: vmalab highest fit below a random page", () => {
-      for (let k = 0; k < BATCH; k++) sink += map.gap(rnd.range(1, 64), { hi: rnd.int(top) + 64, topdown: true });
+      const at = nextBatch();
+      for (let k = at; k < at + BATCH; k++) sink += map.gap(gapSize[k], { hi: gapAt[k] + 64, topdown: true });
     });
     await collect(bench);
     for (const m of [map, churnMap, cycleMap]) m.validate();

@@ -2,10 +2,9 @@
 // and benchmarks must be reproducible from a seed.
 
 export class Random {
-  private a: number;
-  private b: number;
-  private c: number;
-  private d: number;
+  // The state lives in a typed array: 32-bit values in object fields would be
+  // boxed on every step (most do not fit a small integer).
+  private readonly s = new Uint32Array(4);
 
   constructor(seed: number) {
     let s = seed >>> 0;
@@ -16,20 +15,18 @@ export class Random {
       z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
       return (z ^ (z >>> 16)) >>> 0;
     };
-    this.a = next();
-    this.b = next();
-    this.c = next();
-    this.d = next();
+    for (let i = 0; i < 4; i++) this.s[i] = next();
   }
 
   /** A uniform 32-bit unsigned integer. */
   u32(): number {
-    const t = (((this.a + this.b) >>> 0) + this.d) >>> 0;
-    this.d = (this.d + 1) >>> 0;
-    this.a = this.b ^ (this.b >>> 9);
-    this.b = (this.c + (this.c << 3)) >>> 0;
-    this.c = ((this.c << 21) | (this.c >>> 11)) >>> 0;
-    this.c = (this.c + t) >>> 0;
+    const st = this.s;
+    const a = st[0], b = st[1], c = st[2], d = st[3];
+    const t = (((a + b) >>> 0) + d) >>> 0;
+    st[3] = d + 1;
+    st[0] = b ^ (b >>> 9);
+    st[1] = c + (c << 3);
+    st[2] = (((c << 21) | (c >>> 11)) >>> 0) + t;
     return t;
   }
 
