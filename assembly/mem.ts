@@ -45,12 +45,17 @@ export function beginReservedOp(): void {
 }
 export function endReservedOp(): void {
   inReservedOp = false;
-  if (strict) for (let i = 0; i < poolCount; i++) changetype<Pool>(load<u32>(POOLS + (<usize>i << 2))).promised = 0;
+  if (strict) forgetPromises();
+}
+
+function forgetPromises(): void {
+  for (let i = 0; i < poolCount; i++) changetype<Pool>(load<u32>(POOLS + (<usize>i << 2))).promised = 0;
 }
 
 /** Turns strict accounting on or off; returns the overdraws so far. */
 export function strictReservations(on: bool): u32 {
   strict = on;
+  forgetPromises();
   updateSlowReserve();
   return overdraws;
 }
