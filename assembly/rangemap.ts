@@ -331,23 +331,17 @@ function descend(m: usize, addr: u64): i32 {
     store<i32>(path, i, 4);
     return i;
   }
-  // The finger as setFinger() finds it, from the keys the descent reads.
-  let lo: u64 = 0;
-  let hi: u64 = PAGE_END;
   let n = root(m);
   for (let l = height(m); l > 0; l--) {
     let c = count(n);
     let i = innerRank(n, addr);
     if (i == c) i = c - 1;
-    if (i > 0) lo = nHi(n, i - 1);
-    if (i < c - 1) hi = nHi(n, i);
     setPath(l, n, i);
     n = nChild(n, i);
   }
   let i = leafRank(n, addr);
   setPath(0, n, i);
-  store<u64>(m + M_FINGER_LO, lo);
-  store<u64>(m + M_FINGER_HI, hi);
+  setFinger(m);
   return i;
 }
 
@@ -726,12 +720,7 @@ function moveEntries(dst: usize, to: i32, src: usize, from: i32, k: i32, level: 
     let pb = nPair(src, b);
     store<u64>(pa + lane8(a), load<u64>(pb + lane8(b)));
     store<u32>(pa + lane4(a), load<u32>(pb + lane4(b), 16), 16);
-  }
-  a = up ? to + k - 1 : to;
-  b = up ? from + k - 1 : from;
-  for (let j = 0; j < k; j++, a += step, b += step) {
-    store<u64>(dst + N_LO + (<usize>a << 3), nLo(src, b));
-    store<u64>(dst + N_GAP + (<usize>a << 3), nGap(src, b));
+    setLoGap(dst, a, nLo(src, b), nGap(src, b));
   }
   // Stale marks go with their entries; the slots left behind are given up or written over.
   let span: u32 = (1 << <u32>k) - 1;
@@ -1055,8 +1044,8 @@ export function splitAt(m: usize, addr: u64, v: u32, newBelow: bool): i32 {
     store<u32>(m + M_COUNT, mapSize(m) + 1);
     return 0;
   }
-  // Shrink the old range and refresh its leaf's summary first: the insertion
-  // may spill into a sibling and refresh only that one's path.
+  // Shrink the old range and mark its leaf's path first (its hi may move):
+  // the insertion may spill into a sibling and mark only that one's path.
   if (newBelow) setStart(n, at, addr);
   else setEnd(n, at, addr);
   refreshFrom(m, 0);
