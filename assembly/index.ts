@@ -151,7 +151,7 @@ export function mm_exit(m: u32): void {
   exitMm(m);
   endReservedOp();
 }
-/** Runs `n` op records (batch.ts) at `ops`, writing each one's result into it. */
+/** Runs `n` op records (batch.ts) at `ops`, writing each one's result into it; returns how many failed, forked or exited. */
 export function sys_run_batch(ops: u32, n: i32): i32 {
   return runBatch(ops, n);
 }

@@ -209,6 +209,13 @@ export class Pool {
 
   /** Takes a record; call only after a successful reserve(). Contents are zero. */
   @inline alloc(): usize {
+    let p = this.allocUnzeroed();
+    zeroBytes(p, this.recordSize);
+    return p;
+  }
+
+  /** alloc() for a caller that writes the whole record: contents are left as they were. */
+  @inline allocUnzeroed(): usize {
     let p: usize;
     if (this.freeHead != 0) {
       p = this.freeHead;
@@ -224,7 +231,6 @@ export class Pool {
       if (this.promised == 0) overdraws++;
       else this.promised--;
     }
-    zeroBytes(p, this.recordSize);
     if (++this.live > this.peak) this.peak = this.live;
     return p;
   }

@@ -157,23 +157,23 @@ function newNode(level: i32): usize {
 @inline function height(m: usize): i32 { return load<i32>(m + M_HEIGHT); }
 
 /**
- * Number of keys <= addr among the B keys of a node, in pairs `stride` bytes
+ * Number of keys <= addr among the B keys of a node (B less those above), in pairs `stride` bytes
  * apart from `base` (sorted, unused slots KEY_PAD), capped at the node's
  * count `n`: the slot of the first key above addr. Branch-free, so all the
  * loads go out together: one memory round trip per node.
  */
 @inline function rankAtOrBelow(base: usize, stride: usize, n: i32, addr: u64): i32 {
   let a = i64x2.splat(<i64>(addr ^ KEY_FLIP));
-  // Each lane counts -1 per key at or below addr.
-  let r = i64x2.le_s(v128.load(base), a);
-  r = i64x2.add(r, i64x2.le_s(v128.load(base + stride), a));
-  r = i64x2.add(r, i64x2.le_s(v128.load(base + 2 * stride), a));
-  r = i64x2.add(r, i64x2.le_s(v128.load(base + 3 * stride), a));
-  r = i64x2.add(r, i64x2.le_s(v128.load(base + 4 * stride), a));
-  r = i64x2.add(r, i64x2.le_s(v128.load(base + 5 * stride), a));
-  r = i64x2.add(r, i64x2.le_s(v128.load(base + 6 * stride), a));
-  r = i64x2.add(r, i64x2.le_s(v128.load(base + 7 * stride), a));
-  return min(-<i32>(i64x2.extract_lane(r, 0) + i64x2.extract_lane(r, 1)), n);
+  // Each lane counts -1 per key above addr (gt is one instruction, le three).
+  let r = i64x2.gt_s(v128.load(base), a);
+  r = i64x2.add(r, i64x2.gt_s(v128.load(base + stride), a));
+  r = i64x2.add(r, i64x2.gt_s(v128.load(base + 2 * stride), a));
+  r = i64x2.add(r, i64x2.gt_s(v128.load(base + 3 * stride), a));
+  r = i64x2.add(r, i64x2.gt_s(v128.load(base + 4 * stride), a));
+  r = i64x2.add(r, i64x2.gt_s(v128.load(base + 5 * stride), a));
+  r = i64x2.add(r, i64x2.gt_s(v128.load(base + 6 * stride), a));
+  r = i64x2.add(r, i64x2.gt_s(v128.load(base + 7 * stride), a));
+  return min(B + <i32>(i64x2.extract_lane(r, 0) + i64x2.extract_lane(r, 1)), n);
 }
 @inline function leafRank(n: usize, addr: u64): i32 { return rankAtOrBelow(n + L_PAIRS, L_PAIR, count(n), addr); }
 @inline function innerRank(n: usize, addr: u64): i32 { return rankAtOrBelow(n + N_PAIRS, N_PAIR, count(n), addr); }
@@ -331,17 +331,22 @@ function descend(m: usize, addr: u64): i32 {
     store<i32>(path, i, 4);
     return i;
   }
+  // The finger as setFinger() finds it, gathered on the way down (selects, not branches).
+  let lo: u64 = 0;
+  let hi: u64 = PAGE_END;
   let n = root(m);
   for (let l = height(m); l > 0; l--) {
     let c = count(n);
-    let i = innerRank(n, addr);
-    if (i == c) i = c - 1;
+    let i = min(innerRank(n, addr), c - 1);
+    lo = select(nHi(n, max(i - 1, 0)), lo, i > 0);
+    hi = select(nHi(n, i), hi, i < c - 1);
     setPath(l, n, i);
     n = nChild(n, i);
   }
+  store<u64>(m + M_FINGER_LO, lo);
+  store<u64>(m + M_FINGER_HI, hi);
   let i = leafRank(n, addr);
   setPath(0, n, i);
-  setFinger(m);
   return i;
 }
 
@@ -697,6 +702,60 @@ function splitPoint(m: usize, at: i32, level: i32): i32 {
   return (B + 1) >> 1;
 }
 
+/** Leaf slot a of dst <- slot b of src. */
+@inline function copyLeafSlot(dst: usize, a: i32, src: usize, b: i32): void {
+  let pa = lPair(dst, a);
+  let pb = lPair(src, b);
+  store<u64>(pa + lane8(a), load<u64>(pb + lane8(b)));
+  store<u64>(pa + lane8(a), load<u64>(pb + lane8(b), 16), 16);
+  store<u32>(pa + lane4(a), load<u32>(pb + lane4(b), 32), 32);
+}
+
+/**
+ * Leaf pair at pa <- the two slots of the pairs from pb on that it covers:
+ * pair pb itself, or with `odd` lane 1 of pb and lane 0 of the pair after.
+ */
+@inline function copyLeafPair(pa: usize, pb: usize, odd: bool): void {
+  let e = v128.load(pb);
+  let s = v128.load(pb, 16);
+  let v = load<u64>(pb, 32);
+  if (odd) {
+    e = i8x16.shuffle(e, v128.load(pb, L_PAIR), 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23);
+    s = i8x16.shuffle(s, v128.load(pb, L_PAIR + 16), 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23);
+    v = (v >> 32) | (load<u64>(pb, L_PAIR + 32) << 32);
+  }
+  v128.store(pa, e);
+  v128.store(pa, s, 16);
+  store<u64>(pa, v, 32);
+}
+
+/**
+ * Leaf slots [from, from + k) of src to [to, to + k) of dst (may overlap):
+ * whole destination pairs at a time, a lone slot at either end. An odd
+ * shift takes each pair from two source pairs.
+ */
+function moveLeafSlots(dst: usize, to: i32, src: usize, from: i32, k: i32): void {
+  if (k <= 0) return;
+  let end = to + k;
+  let head = (to & 1) != 0;
+  let tail = (end & 1) != 0;
+  let pairs = (end - <i32>tail - to - <i32>head) >> 1;
+  let delta = to - from;
+  let odd = (delta & 1) != 0;
+  let pa = lPair(dst, to + <i32>head);
+  let pb = lPair(src, to + <i32>head - delta);
+  // Top down when moving up in place, so no source slot is written before it is read.
+  if (dst == src && delta > 0) {
+    if (tail) copyLeafSlot(dst, end - 1, src, end - 1 - delta);
+    for (let j = pairs - 1; j >= 0; j--) copyLeafPair(pa + <usize>j * L_PAIR, pb + <usize>j * L_PAIR, odd);
+    if (head) copyLeafSlot(dst, to, src, from);
+    return;
+  }
+  if (head) copyLeafSlot(dst, to, src, from);
+  for (let j = 0; j < pairs; j++) copyLeafPair(pa + <usize>j * L_PAIR, pb + <usize>j * L_PAIR, odd);
+  if (tail) copyLeafSlot(dst, end - 1, src, end - 1 - delta);
+}
+
 /** Moves `k` entries of `src` from slot `from` to slot `to` of `dst` (nodes of one level; may overlap). */
 function moveEntries(dst: usize, to: i32, src: usize, from: i32, k: i32, level: i32): void {
   if (level > 0) dropFinger();
@@ -706,13 +765,7 @@ function moveEntries(dst: usize, to: i32, src: usize, from: i32, k: i32, level: 
   let a = up ? to + k - 1 : to;
   let b = up ? from + k - 1 : from;
   if (level == 0) {
-    for (let j = 0; j < k; j++, a += step, b += step) {
-      let pa = lPair(dst, a);
-      let pb = lPair(src, b);
-      store<u64>(pa + lane8(a), load<u64>(pb + lane8(b)));
-      store<u64>(pa + lane8(a), load<u64>(pb + lane8(b), 16), 16);
-      store<u32>(pa + lane4(a), load<u32>(pb + lane4(b), 32), 32);
-    }
+    moveLeafSlots(dst, to, src, from, k);
     return;
   }
   for (let j = 0; j < k; j++, a += step, b += step) {

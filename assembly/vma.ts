@@ -83,7 +83,7 @@ export const vmas = new Pool(VMA_SIZE);
 
 /** A VMA record with the same range, pgoff, flags, file and attributes as `src`; no anon_vma, empty chain. */
 export function vmaDup(src: usize): usize {
-  let v = vmas.alloc();
+  let v = vmas.allocUnzeroed();
   copyBytes(v, src, VMA_SIZE);
   setVmaAnonVma(v, 0);
   setVmaChain(v, 0);

@@ -297,7 +297,7 @@ export class System {
     for (let first = 0; first < stream.length; first += per) {
       const n = Math.min(per, stream.length - first);
       new Uint8Array(this.core.buffer, scratch, n * 48).set(all.subarray(first * 48, (first + n) * 48));
-      ex.sys_run_batch(scratch, n);
+      if (ex.sys_run_batch(scratch, n) === 0) continue;
       const results = new Int32Array(this.core.buffer, scratch, n * 12);
       for (let k = 0; k < n; k++) {
         const i = first + k;
