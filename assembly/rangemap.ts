@@ -329,13 +329,18 @@ export function nodeBytes(): usize {
  * leaf's count only when no range ends above addr. Inside the finger only
  * the leaf is searched.
  */
-function descend(m: usize, addr: u64): i32 {
+@inline function descend(m: usize, addr: u64): i32 {
   path = m + M_PATH;
   if (inFinger(m, addr)) {
     let i = leafRank(pathNode(0), addr);
     store<i32>(path, i, 4);
     return i;
   }
+  return descendFromRoot(m, addr);
+}
+
+/** descend() outside the finger. */
+function descendFromRoot(m: usize, addr: u64): i32 {
   // The finger as setFinger() finds it, gathered on the way down (selects, not branches).
   let lo: u64 = 0;
   let hi: u64 = PAGE_END;
