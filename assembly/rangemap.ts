@@ -83,14 +83,28 @@ export const FOUND = memory.data(16);
 // ---- field access -------------------------------------------------------
 
 @inline function count(n: usize): i32 { return load<i32>(n); }
-/** Where slot i of a node is: its pair's record plus the slot's lane (0 or 1). */
+/** Where the pair holding leaf slot i starts. */
 @inline function lPair(n: usize, i: i32): usize { return n + L_PAIRS + <usize>(i >> 1) * L_PAIR; }
-@inline function nPair(n: usize, i: i32): usize { return n + N_PAIRS + <usize>(i >> 1) * N_PAIR; }
-@inline function lane8(i: i32): usize { return <usize>(i & 1) << 3; }
-@inline function lane4(i: i32): usize { return <usize>(i & 1) << 2; }
+// Byte offsets of slot i's key and value (leaf) or hi and child (internal
+// node), by table: the pair and lane arithmetic is five instructions, a
+// table load one.
+const SLOT_AT = memory.data(16 * B);
+for (let i = 0; i < B; i++) {
+  let pair = <usize>(i >> 1);
+  let lane = <usize>(i & 1);
+  store<u32>(SLOT_AT + (<usize>i << 2), <u32>(L_PAIRS + pair * L_PAIR + (lane << 3)));
+  store<u32>(SLOT_AT + (<usize>(B + i) << 2), <u32>(L_PAIRS + pair * L_PAIR + 32 + (lane << 2)));
+  store<u32>(SLOT_AT + (<usize>(2 * B + i) << 2), <u32>(N_PAIRS + pair * N_PAIR + (lane << 3)));
+  store<u32>(SLOT_AT + (<usize>(3 * B + i) << 2), <u32>(N_PAIRS + pair * N_PAIR + 16 + (lane << 2)));
+}
+/** Leaf slot i's end (its start is 16 bytes on). */
+@inline function lKeyAt(n: usize, i: i32): usize { return n + load<u32>(SLOT_AT + (<usize>i << 2)); }
+@inline function lValueAt(n: usize, i: i32): usize { return n + load<u32>(SLOT_AT + (<usize>i << 2), 4 * B); }
+@inline function nKeyAt(n: usize, i: i32): usize { return n + load<u32>(SLOT_AT + (<usize>i << 2), 8 * B); }
+@inline function nChildAt(n: usize, i: i32): usize { return n + load<u32>(SLOT_AT + (<usize>i << 2), 12 * B); }
 /** The search key of slot i: a leaf's end, an internal node's hi. */
 @inline function keyAt(n: usize, i: i32, level: i32): usize {
-  return (level == 0 ? lPair(n, i) : nPair(n, i)) + lane8(i);
+  return level == 0 ? lKeyAt(n, i) : nKeyAt(n, i);
 }
 /** Sets the count; slots it gives up get the KEY_PAD key (and no stale mark). */
 function setCount(n: usize, c: i32, level: i32): void {
@@ -108,24 +122,24 @@ function newNode(level: i32): usize {
   if (level > 0) setStale(n, 0);
   return n;
 }
-@inline function lEnd(n: usize, i: i32): u64 { return load<u64>(lPair(n, i) + lane8(i)) ^ KEY_FLIP; }
-@inline function lStart(n: usize, i: i32): u64 { return load<u64>(lPair(n, i) + lane8(i), 16); }
-@inline function lValue(n: usize, i: i32): u32 { return load<u32>(lPair(n, i) + lane4(i), 32); }
+@inline function lEnd(n: usize, i: i32): u64 { return load<u64>(lKeyAt(n, i)) ^ KEY_FLIP; }
+@inline function lStart(n: usize, i: i32): u64 { return load<u64>(lKeyAt(n, i), 16); }
+@inline function lValue(n: usize, i: i32): u32 { return load<u32>(lValueAt(n, i)); }
 @inline function setEnd(n: usize, i: i32, e: u64): void {
-  store<u64>(lPair(n, i) + lane8(i), e ^ KEY_FLIP);
+  store<u64>(lKeyAt(n, i), e ^ KEY_FLIP);
 }
 @inline function setStart(n: usize, i: i32, s: u64): void {
-  store<u64>(lPair(n, i) + lane8(i), s, 16);
+  store<u64>(lKeyAt(n, i), s, 16);
 }
-@inline function setValue(n: usize, i: i32, v: u32): void { store<u32>(lPair(n, i) + lane4(i), v, 32); }
+@inline function setValue(n: usize, i: i32, v: u32): void { store<u32>(lValueAt(n, i), v); }
 @inline function setLeaf(n: usize, i: i32, s: u64, e: u64, v: u32): void {
-  let p = lPair(n, i);
-  store<u64>(p + lane8(i), e ^ KEY_FLIP);
-  store<u64>(p + lane8(i), s, 16);
-  store<u32>(p + lane4(i), v, 32);
+  let k = lKeyAt(n, i);
+  store<u64>(k, e ^ KEY_FLIP);
+  store<u64>(k, s, 16);
+  store<u32>(lValueAt(n, i), v);
 }
-@inline function nHi(n: usize, i: i32): u64 { return load<u64>(nPair(n, i) + lane8(i)) ^ KEY_FLIP; }
-@inline function nChild(n: usize, i: i32): usize { return <usize>load<u32>(nPair(n, i) + lane4(i), 16); }
+@inline function nHi(n: usize, i: i32): u64 { return load<u64>(nKeyAt(n, i)) ^ KEY_FLIP; }
+@inline function nChild(n: usize, i: i32): usize { return <usize>load<u32>(nChildAt(n, i)); }
 @inline function nLo(n: usize, i: i32): u64 { return load<u64>(n + N_LO + (<usize>i << 3)); }
 @inline function nGap(n: usize, i: i32): u64 { return load<u64>(n + N_GAP + (<usize>i << 3)); }
 /** Bit i set: slot i's lo and gap may be stale (its hi and child are always exact). */
@@ -133,7 +147,7 @@ function newNode(level: i32): usize {
 @inline function setStale(n: usize, mask: u32): void { store<u32>(n, mask, 4); }
 @inline function setHi(n: usize, i: i32, hi: u64): void {
   dropFinger();
-  store<u64>(nPair(n, i) + lane8(i), hi ^ KEY_FLIP);
+  store<u64>(nKeyAt(n, i), hi ^ KEY_FLIP);
 }
 @inline function setLoGap(n: usize, i: i32, lo: u64, gap: u64): void {
   store<u64>(n + N_LO + (<usize>i << 3), lo);
@@ -211,7 +225,7 @@ function innerMaxGap(n: usize): u64 {
  */
 function summarize(parent: usize, i: i32, child: usize, level: i32): void {
   setHi(parent, i, highest(child, level));
-  store<u32>(nPair(parent, i) + lane4(i), <u32>child, 16);
+  store<u32>(nChildAt(parent, i), <u32>child);
   setStale(parent, stale(parent) | (1 << <u32>i));
 }
 
@@ -714,11 +728,11 @@ function splitPoint(m: usize, at: i32, level: i32): i32 {
 
 /** Leaf slot a of dst <- slot b of src. */
 @inline function copyLeafSlot(dst: usize, a: i32, src: usize, b: i32): void {
-  let pa = lPair(dst, a);
-  let pb = lPair(src, b);
-  store<u64>(pa + lane8(a), load<u64>(pb + lane8(b)));
-  store<u64>(pa + lane8(a), load<u64>(pb + lane8(b), 16), 16);
-  store<u32>(pa + lane4(a), load<u32>(pb + lane4(b), 32), 32);
+  let ka = lKeyAt(dst, a);
+  let kb = lKeyAt(src, b);
+  store<u64>(ka, load<u64>(kb));
+  store<u64>(ka, load<u64>(kb, 16), 16);
+  store<u32>(lValueAt(dst, a), load<u32>(lValueAt(src, b)));
 }
 
 /**
@@ -779,10 +793,8 @@ function moveEntries(dst: usize, to: i32, src: usize, from: i32, k: i32, level: 
     return;
   }
   for (let j = 0; j < k; j++, a += step, b += step) {
-    let pa = nPair(dst, a);
-    let pb = nPair(src, b);
-    store<u64>(pa + lane8(a), load<u64>(pb + lane8(b)));
-    store<u32>(pa + lane4(a), load<u32>(pb + lane4(b), 16), 16);
+    store<u64>(nKeyAt(dst, a), load<u64>(nKeyAt(src, b)));
+    store<u32>(nChildAt(dst, a), load<u32>(nChildAt(src, b)));
     setLoGap(dst, a, nLo(src, b), nGap(src, b));
   }
   // Stale marks go with their entries; the slots left behind are given up or written over.
