@@ -40,7 +40,7 @@ export function procSet(id: u32, m: usize): bool {
   return m == 0 || (rm.reserveNodes(procs, 1) && rm.insert(procs, id, <u64>id + 1, <u32>m) == 0);
 }
 
-function procMm(id: u32): usize {
+@inline function procMm(id: u32): usize {
   if (lastMm != 0 && id == lastId) return lastMm;
   let v = procs == 0 ? -1 : rm.find(procs, id);
   if (v < 0) return 0;

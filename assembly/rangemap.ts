@@ -1112,7 +1112,8 @@ export function splitAt(m: usize, addr: u64, v: u32, newBelow: bool): i32 {
   let old = lValue(n, at);
   if (c < B) {
     // Room in the leaf: the same pages stay covered, nothing above changes.
-    moveEntries(n, at + 1, n, at, c - at, 0);
+    // Slots at and at + 1 are written below: only those above move.
+    moveEntries(n, at + 2, n, at + 1, c - at - 1, 0);
     setCount(n, c + 1, 0);
     setLeaf(n, at, s, addr, newBelow ? v : old);
     setLeaf(n, at + 1, addr, e, newBelow ? old : v);
