@@ -171,10 +171,11 @@ function newNode(level: i32): usize {
 @inline function height(m: usize): i32 { return load<i32>(m + M_HEIGHT); }
 
 /**
- * Number of keys <= addr among the B keys of a node (B less those above), in pairs `stride` bytes
- * apart from `base` (sorted, unused slots KEY_PAD), capped at the node's
- * count `n`: the slot of the first key above addr. Branch-free, so all the
- * loads go out together: one memory round trip per node.
+ * Number of keys <= addr among the B keys of a node (B less those above), in
+ * pairs `stride` bytes apart from `base` (sorted, unused slots KEY_PAD),
+ * capped at the node's count `n`: the slot of the first key above addr.
+ * Branch-free, so all the loads go out together: one memory round trip per
+ * node.
  */
 @inline function rankAtOrBelow(base: usize, stride: usize, n: i32, addr: u64): i32 {
   let a = i64x2.splat(<i64>(addr ^ KEY_FLIP));
@@ -355,15 +356,14 @@ export function nodeBytes(): usize {
 
 /** descend() outside the finger. */
 function descendFromRoot(m: usize, addr: u64): i32 {
-  // The finger as setFinger() finds it, gathered on the way down (selects, not branches).
+  // The finger, gathered on the way down (setFinger() would walk the path again).
   let lo: u64 = 0;
   let hi: u64 = PAGE_END;
   let n = root(m);
   for (let l = height(m); l > 0; l--) {
-    let c = count(n);
-    let i = min(innerRank(n, addr), c - 1);
-    lo = select(nHi(n, max(i - 1, 0)), lo, i > 0);
-    hi = select(nHi(n, i), hi, i < c - 1);
+    let i = min(innerRank(n, addr), count(n) - 1);
+    lo = fingerLo(n, i, lo);
+    hi = fingerHi(n, i, hi);
     setPath(l, n, i);
     n = nChild(n, i);
   }
@@ -379,19 +379,20 @@ function descendFromRoot(m: usize, addr: u64): i32 {
   return addr >= load<u64>(m + M_FINGER_LO) && addr < load<u64>(m + M_FINGER_HI);
 }
 
-/**
- * Sets the finger to the pages whose descent takes the path's leaf: at each
- * level, from the hi of the slot before the path's (if any) up to the hi of
- * the path's slot (unless it is the last, which takes everything above).
- */
+// The finger is the pages whose descent takes the path's leaf: at each
+// level, from the hi of the slot before the path's (if any) up to the hi of
+// the path's slot (unless it is the last, which takes everything above).
+// Selects, not branches: the slot is random.
+@inline function fingerLo(n: usize, i: i32, lo: u64): u64 { return select(nHi(n, max(i - 1, 0)), lo, i > 0); }
+@inline function fingerHi(n: usize, i: i32, hi: u64): u64 { return select(nHi(n, i), hi, i < count(n) - 1); }
+
+/** Sets the finger from the path. */
 function setFinger(m: usize): void {
   let lo: u64 = 0;
   let hi: u64 = PAGE_END;
   for (let l = height(m); l > 0; l--) {
-    let n = pathNode(l);
-    let i = pathSlot(l);
-    if (i > 0) lo = nHi(n, i - 1);
-    if (i < count(n) - 1) hi = nHi(n, i);
+    lo = fingerLo(pathNode(l), pathSlot(l), lo);
+    hi = fingerHi(pathNode(l), pathSlot(l), hi);
   }
   store<u64>(m + M_FINGER_LO, lo);
   store<u64>(m + M_FINGER_HI, hi);
@@ -782,16 +783,16 @@ function moveLeafSlots(dst: usize, to: i32, src: usize, from: i32, k: i32): void
 
 /** Moves `k` entries of `src` from slot `from` to slot `to` of `dst` (nodes of one level; may overlap). */
 function moveEntries(dst: usize, to: i32, src: usize, from: i32, k: i32, level: i32): void {
-  if (level > 0) dropFinger();
+  if (level == 0) {
+    moveLeafSlots(dst, to, src, from, k);
+    return;
+  }
+  dropFinger();
   // Slot by slot (pairs interleave fields), in the order that overlap allows.
   let up = dst == src && to > from;
   let step = up ? -1 : 1;
   let a = up ? to + k - 1 : to;
   let b = up ? from + k - 1 : from;
-  if (level == 0) {
-    moveLeafSlots(dst, to, src, from, k);
-    return;
-  }
   for (let j = 0; j < k; j++, a += step, b += step) {
     store<u64>(nKeyAt(dst, a), load<u64>(nKeyAt(src, b)));
     store<u32>(nChildAt(dst, a), load<u32>(nChildAt(src, b)));
