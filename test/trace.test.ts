@@ -85,6 +85,34 @@ describe("strace traces", () => {
     const records = runOps(System.createSync(), parseScenario(scenario));
     expect(records.filter((r) => "errno" in r)).toEqual([]);
   });
+
+  test("replay: a fork child's calls that strace shows before the fork returned run in the child, after the fork", () => {
+    const racy = `100 mmap(NULL, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f0000000000
+100 clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, child_tidptr=0x1 <unfinished ...>
+101 munmap(0x7f0000000000, 4096) = 0
+101 exit_group(0)                     = ?
+101 +++ exited with 0 +++
+100 <... clone resumed>) = 101
+100 exit_group(0)                     = ?
+100 +++ exited with 0 +++
+`;
+    const { scenario, stats } = traceToScenario(racy);
+    const page = 0x7f0000000000 / 4096;
+    expect(scenario.split("\n").filter((l) => l && !l.startsWith("#"))).toEqual([
+      `mmap ${page} 2 rw anon`,
+      "fork 101",
+      "proc 101",
+      `munmap ${page} 1`,
+      "dump",
+      "exit",
+      "proc 0",
+      "dump",
+      "exit",
+    ]);
+    expect(stats).toMatchObject({ processes: 2, threads: 0 });
+    const dumps = runOps(System.createSync(), parseScenario(scenario)).filter((r) => "dump" in r);
+    expect(dumps.map((d) => ("vmas" in d ? d.vmas.map(([s, e]) => e - s) : []))).toEqual([[1], [2]]);
+  });
 });
 
 const PERF = `         ? (         ): app/200  ... [continued]: execve())                                           = 0

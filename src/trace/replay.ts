@@ -22,13 +22,15 @@
 //   address space (`spawn`), as posix_spawn's CLONE_VM|CLONE_VFORK child
 //   does. perf shows file names as pointers: each open is a file of its own.
 // - A call that failed in the trace is not replayed (counted).
+// - strace may show a fork child's first calls before its parent's fork
+//   returns: they are replayed just after the fork.
 
 import { parseScenario } from "../scenario/parse.js";
 import { ScenarioRun } from "../scenario/run.js";
 import { System } from "../system.js";
 import type { Advice, Prot } from "../vmflags.js";
 import { isPerfTrace, parsePerfTrace } from "./perf.js";
-import { parseStrace, type ParseStats } from "./strace.js";
+import { parseStrace, type ParseStats, type TraceEvent } from "./strace.js";
 
 const PAGE = 4096;
 
@@ -73,7 +75,8 @@ const ADVICES: Record<string, Advice> = {
 /** Advices that change no VMA (page-level only): nothing to replay. */
 const PAGE_ADVICES = new Set(["MADV_FREE", "MADV_WILLNEED", "MADV_COLD", "MADV_PAGEOUT", "MADV_REMOVE", "MADV_POPULATE_READ", "MADV_POPULATE_WRITE"]);
 const MEMORY = new Set(["mmap", "munmap", "mprotect", "mremap", "madvise", "brk"]);
-const PROCESS = new Set(["clone", "clone3", "fork", "vfork", "execve", "exit_group", "exit"]);
+const CLONES = new Set(["clone", "clone3", "fork", "vfork"]);
+const PROCESS = new Set([...CLONES, "execve", "exit_group", "exit"]);
 const FILES = new Set(["openat", "open", "close"]);
 
 const num = (s: string | undefined): number => (s === undefined || s === "NULL" ? 0 : Number(s));
@@ -178,13 +181,19 @@ export function traceToScenario(text: string, opts: { strict?: boolean } = {}): 
   };
 
   const alive = (p: number) => sys.processes().some((q) => q.id === p);
-  // A thread's first events may come before its parent's clone returns (perf): know every thread's parent up front.
+  // A child's first events may come before its parent's clone returns: a
+  // thread's (perf), whose process is known from its parent up front, and a
+  // process's (strace prints them while the parent's clone is unfinished),
+  // which wait for the fork to be replayed and run just after it.
   const threadParent = new Map<number, number>();
+  const forkChildren = new Set<number>();
   for (const e of events) {
-    if (e.kind !== "call" || !(e.ret !== null && e.ret > 0) || (e.name !== "clone" && e.name !== "clone3")) continue;
+    if (e.kind !== "call" || !(e.ret !== null && e.ret > 0) || !CLONES.has(e.name)) continue;
     if (cloneKind(e.name, e.args).thread) threadParent.set(e.ret, e.tid);
+    else forkChildren.add(e.ret);
   }
-  for (const e of events) {
+  const waiting = new Map<number, TraceEvent[]>();
+  const replayEvent = (e: TraceEvent): void => {
     if (e.kind === "exit") {
       // The process ends with exit_group or its leader thread (whose tid is its pid); other threads just go.
       const p = procOf(e.tid);
@@ -193,7 +202,7 @@ export function traceToScenario(text: string, opts: { strict?: boolean } = {}): 
         emit(p, "dump");
         emit(p, "exit");
       }
-      continue;
+      return;
     }
     if (e.kind === "fault") {
       const p = procOf(e.tid);
@@ -201,23 +210,23 @@ export function traceToScenario(text: string, opts: { strict?: boolean } = {}): 
       const allowed = v && v.start <= e.page && (e.write ? v.perms[1] === "w" : v.perms.slice(0, 3) !== "---");
       if (!allowed) {
         stats.faultsSkipped++;
-        continue;
+        return;
       }
       stats.faults++;
       emit(p, `touch ${e.page} 1 ${e.write ? "w" : "r"}`);
-      continue;
+      return;
     }
     count(stats.calls, e.name);
     if (!MEMORY.has(e.name) && !PROCESS.has(e.name) && !FILES.has(e.name)) {
       count(stats.unknown, e.name);
-      continue;
+      return;
     }
     if (e.ret !== null && e.ret < 0) {
       stats.failed++;
-      continue;
+      return;
     }
     const p = procOf(e.tid);
-    if (!alive(p)) continue; // its process has exited
+    if (!alive(p)) return; // its process has exited
     const a = e.args;
     const ret = e.ret ?? 0;
     switch (e.name) {
@@ -316,6 +325,8 @@ export function traceToScenario(text: string, opts: { strict?: boolean } = {}): 
           emit(p, `fork ${ret}`);
           fds.set(ret, new Map(fds.get(p)));
           if (brk.has(p)) brk.set(ret, brk.get(p)!);
+          for (const w of waiting.get(ret) ?? []) replayEvent(w);
+          waiting.delete(ret);
         }
         break;
       }
@@ -337,7 +348,15 @@ export function traceToScenario(text: string, opts: { strict?: boolean } = {}): 
       case "exit":
         break; // the +++ exited line ends the process
     }
+  };
+  for (const e of events) {
+    if (forkChildren.has(e.tid) && !owner.has(e.tid)) {
+      if (!waiting.has(e.tid)) waiting.set(e.tid, []);
+      waiting.get(e.tid)!.push(e);
+    } else replayEvent(e);
   }
+  // A child whose fork was not replayed (its parent had gone): its events stand alone.
+  for (const ws of waiting.values()) for (const w of ws) replayEvent(w);
   const scenario = `${out.join("\n")}\n`;
   stats.ops = parseScenario(scenario).length;
   return { scenario, stats };
