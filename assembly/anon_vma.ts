@@ -270,11 +270,6 @@ export function chainLength(vma: usize): u32 {
   return avcs.reserve(links) && anonVmas.reserve(anonVmaCount);
 }
 
-/** Whether reserveAnon() would succeed without growing (no branches: for a fast path). */
-@inline export function hasRoomAnon(links: u32, anonVmaCount: u32): bool {
-  return avcs.hasRoom(links) & anonVmas.hasRoom(anonVmaCount);
-}
-
 /**
  * anon_vma_compatible(a, b): a ends where b starts, same file, flags equal
  * apart from the access bits, and pgoffs continuous.

@@ -60,7 +60,8 @@ export function runBatch(ops: usize, n: i32): i32 {
     let result = runOne(r);
     store<i32>(r, result, 8);
     endReservedOp();
-    if (result != 0 || load<u32>(r) >= OP_FORK) notable++;
+    let op = load<u32>(r);
+    if (result != 0 || op == OP_FORK || op == OP_EXIT) notable++;
   }
   return notable;
 }

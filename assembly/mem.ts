@@ -30,7 +30,7 @@ const POOLS = memory.data(4 * MAX_POOLS);
 let poolCount: i32 = 0;
 // Whether reservations take the slow path (an injection, or strict accounting):
 // all the reservations' fast path reads.
-export let slowReserve = false;
+let slowReserve = false;
 /**
  * Linear memory never grows past 2 GiB: handles are byte offsets, and range
  * maps return them as non-negative i32 values.
@@ -175,12 +175,9 @@ export class Pool {
 
   /** Makes sure `n` allocations will succeed. */
   @inline reserve(n: u32): bool {
-    if (!slowReserve && this.hasRoom(n)) return true;
+    if (!slowReserve && this.freeCount + this.bumpLeft >= n) return true;
     return this.reserveSlow(n);
   }
-
-  /** Whether `n` allocations would succeed without growing (reserve() must still be called under strict accounting). */
-  @inline hasRoom(n: u32): bool { return this.freeCount + this.bumpLeft >= n; }
 
   private reserveSlow(n: u32): bool {
     if (strict) {

@@ -9,13 +9,13 @@
 // a hole) are reproduced as the kernel does them.
 
 import {
-  anonVmaPrepare, chainBound, hasRoomAnon, reserveAnon, unlinkAnonVmas, anonVmaClone, vmaAdjust,
+  anonVmaPrepare, chainBound, reserveAnon, unlinkAnonVmas, anonVmaClone, vmaAdjust,
 } from "./anon_vma";
 import { folioMapcount, folioMapping, folioNew, folios, setFolioMapping } from "./folio";
 import {
   PTE_PAGECACHE, PTE_ZERO, isFolio, ptCreate, ptFree, ptReserve, ptZap, pteGet, pteSet, tablesFor,
 } from "./pagetable";
-import { Pool, beginReservedOp, slowReserve } from "./mem";
+import { Pool, beginReservedOp } from "./mem";
 import { vmaMergeExistingRange, vmaMergeNewRange, vmg, vmgFromVma, vmgNew } from "./merge";
 import { POLICY_USER, REFUSE_MAX_MAP_COUNT, countRefusal, countSplit, policy } from "./policy";
 import * as rm from "./rangemap";
@@ -174,14 +174,10 @@ export function needRange(mm: usize, lo: u64, hi: u64): void {
  */
 export function reserveNeeds(mm: usize, pages: u32, span: u64): bool {
   let count = needVmas;
-  let nodes = count * 2 + 4;
-  let links = count * 2 * chainBound() + count;
   needVmas = 0;
-  // Most ops find room everywhere: one branch for all the pools.
-  let room = !slowReserve & (pages == 0) & rm.hasRoomForNodes(mmMap(mm), nodes) & vmas.hasRoom(count * 2) &
-    hasRoomAnon(links, count + 1);
-  let ok = room || (rm.reserveNodes(mmMap(mm), nodes) && vmas.reserve(count * 2) && reserveAnon(links, count + 1) &&
-    (pages == 0 || (ptReserve(mmPt(mm), tablesFor(pages, span)) && folios.reserve(pages))));
+  let ok = rm.reserveNodes(mmMap(mm), count * 2 + 4) && vmas.reserve(count * 2) &&
+    reserveAnon(count * 2 * chainBound() + count, count + 1) &&
+    (pages == 0 || (ptReserve(mmPt(mm), tablesFor(pages, span)) && folios.reserve(pages)));
   if (ok) beginReservedOp();
   return ok;
 }

@@ -326,11 +326,6 @@ export function nodeBytes(): usize {
   return leaves.reserve(inserts) && inners.reserve(inserts * (<u32>height(m) + 2));
 }
 
-/** Whether reserveNodes() would succeed without growing (no branches: for a fast path). */
-@inline export function hasRoomForNodes(m: usize, inserts: u32): bool {
-  return leaves.hasRoom(inserts) & inners.hasRoom(inserts * (<u32>height(m) + 2));
-}
-
 /** Reserves what one insertion may allocate: a leaf and one node per level plus a new root. */
 @inline function reserveInsert(m: usize): bool {
   return leaves.reserve(1) && inners.reserve(<u32>height(m) + 1);

@@ -95,7 +95,8 @@ describe("every op reserves all it allocates", () => {
     for (const family of FAMILIES) {
       for (let seed = 1; seed <= 20; seed++) expect(overdraws(generateScenario(family, seed), `${family}-${seed}`), `${family}-${seed}`).toBe(0);
     }
-  });  test("splits in a twelve-deep fork chain copy chains of thirteen links", () => {
+  });
+  test("splits in a twelve-deep fork chain copy chains of thirteen links", () => {
     const lines = ["mmap 0 64 rw anon", "touch 0 64 w"];
     for (let child = 1; child <= 12; child++) lines.push(`fork ${child}`, `proc ${child}`, "touch 0 64 w");
     lines.push("mprotect 10 2 r", "mprotect 30 2 r", "munmap 41 2", "mremap 50 4 8 maymove", "dump");
