@@ -173,25 +173,25 @@ function newNode(level: i32): usize {
 /**
  * Number of keys <= addr among the B keys of a node (B less those above), in
  * pairs `stride` bytes apart from `base` (sorted, unused slots KEY_PAD),
- * capped at the node's count `n`: the slot of the first key above addr.
+ * capped at `cap`: the slot of the first key above addr.
  * Branch-free, so all the loads go out together: one memory round trip per
  * node.
  */
-@inline function rankAtOrBelow(base: usize, stride: usize, n: i32, addr: u64): i32 {
+@inline function rankAtOrBelow(base: usize, stride: usize, cap: i32, addr: u64): i32 {
   let a = i64x2.splat(<i64>(addr ^ KEY_FLIP));
-  // Each lane counts -1 per key above addr (gt is one instruction, le three).
-  let r = i64x2.gt_s(v128.load(base), a);
-  r = i64x2.add(r, i64x2.gt_s(v128.load(base + stride), a));
-  r = i64x2.add(r, i64x2.gt_s(v128.load(base + 2 * stride), a));
-  r = i64x2.add(r, i64x2.gt_s(v128.load(base + 3 * stride), a));
-  r = i64x2.add(r, i64x2.gt_s(v128.load(base + 4 * stride), a));
-  r = i64x2.add(r, i64x2.gt_s(v128.load(base + 5 * stride), a));
-  r = i64x2.add(r, i64x2.gt_s(v128.load(base + 6 * stride), a));
-  r = i64x2.add(r, i64x2.gt_s(v128.load(base + 7 * stride), a));
-  return min(B + <i32>(i64x2.extract_lane(r, 0) + i64x2.extract_lane(r, 1)), n);
+  // Each lane counts -1 per key above addr (gt is one instruction, le three),
+  // summed as a tree: a descent waits on this sum at every level.
+  let r01 = i64x2.add(i64x2.gt_s(v128.load(base), a), i64x2.gt_s(v128.load(base + stride), a));
+  let r23 = i64x2.add(i64x2.gt_s(v128.load(base + 2 * stride), a), i64x2.gt_s(v128.load(base + 3 * stride), a));
+  let r45 = i64x2.add(i64x2.gt_s(v128.load(base + 4 * stride), a), i64x2.gt_s(v128.load(base + 5 * stride), a));
+  let r67 = i64x2.add(i64x2.gt_s(v128.load(base + 6 * stride), a), i64x2.gt_s(v128.load(base + 7 * stride), a));
+  let r = i64x2.add(i64x2.add(r01, r23), i64x2.add(r45, r67));
+  return min(B + <i32>(i64x2.extract_lane(r, 0) + i64x2.extract_lane(r, 1)), cap);
 }
+/** The slot of the first range in leaf n ending above addr; the count if none. */
 @inline function leafRank(n: usize, addr: u64): i32 { return rankAtOrBelow(n + L_PAIRS, L_PAIR, count(n), addr); }
-@inline function innerRank(n: usize, addr: u64): i32 { return rankAtOrBelow(n + N_PAIRS, N_PAIR, count(n), addr); }
+/** The slot of the child of internal node n whose subtree a descent to addr takes (the last if none). */
+@inline function childRank(n: usize, addr: u64): i32 { return rankAtOrBelow(n + N_PAIRS, N_PAIR, count(n) - 1, addr); }
 
 @inline function reportFound(s: u64, e: u64): void {
   store<u64>(FOUND, s);
@@ -356,7 +356,7 @@ function descendFromRoot(m: usize, addr: u64): i32 {
   let hi: u64 = PAGE_END;
   let n = root(m);
   for (let l = height(m); l > 0; l--) {
-    let i = min(innerRank(n, addr), count(n) - 1);
+    let i = childRank(n, addr);
     lo = fingerLo(n, i, lo);
     hi = fingerHi(n, i, hi);
     setPath(l, n, i);
@@ -473,7 +473,7 @@ function peek(m: usize, addr: u64): usize {
     return leaf;
   }
   let n = root(m);
-  for (let l = height(m); l > 0; l--) n = nChild(n, min(innerRank(n, addr), count(n) - 1));
+  for (let l = height(m); l > 0; l--) n = nChild(n, childRank(n, addr));
   peekSlot = leafRank(n, addr);
   return n;
 }
@@ -679,7 +679,7 @@ function findSorted(m: usize, addrs: usize, out: usize, order: usize, n: i32): v
         let node = <usize>load<u32>(p);
         let q = <usize>load<u32>(order + (<usize>(k + j) << 2));
         let a = <u64>load<f64>(addrs + (q << 3));
-        let i = min(innerRank(node, a), count(node) - 1);
+        let i = childRank(node, a);
         store<u32>(p, <u32>nChild(node, i));
       }
     }
@@ -1174,7 +1174,7 @@ function lowestIn(n: usize, level: i32, lo: u64, hi: u64, size: u64, align: u64)
     }
     return PAGE_END;
   }
-  for (let i = min(innerRank(n, lo), c - 1); i < c; i++) {
+  for (let i = childRank(n, lo); i < c; i++) {
     if (i > 0) {
       let gs = nHi(n, i - 1);
       if (gs >= hi) break;
@@ -1203,7 +1203,7 @@ function highestIn(n: usize, level: i32, lo: u64, hi: u64, size: u64, align: u64
     }
     return PAGE_END;
   }
-  for (let i = min(innerRank(n, hi - 1), c - 1); i >= 0; i--) {
+  for (let i = childRank(n, hi - 1); i >= 0; i--) {
     if (nHi(n, i) <= lo) break;
     if (nGap(n, i) >= size && nLo(n, i) < hi) {
       let x = highestIn(nChild(n, i), level - 1, lo, hi, size, align);
