@@ -28,9 +28,10 @@ let overdraws: u32 = 0;
 const MAX_POOLS: i32 = 16;
 const POOLS = memory.data(4 * MAX_POOLS);
 let poolCount: i32 = 0;
-// Whether reservations take the slow path (an injection, or strict accounting):
-// all the reservations' fast path reads.
-let slowReserve = false;
+// Added to every reservation's need: 0, or past any pool's size while
+// reservations must take the slow path (an injection, or strict accounting).
+// The fast path is then one comparison.
+let slowBias: u64 = 0;
 /**
  * Linear memory never grows past 2 GiB: handles are byte offsets, and range
  * maps return them as non-negative i32 values.
@@ -86,7 +87,7 @@ export function setPageLimit(pages: i32): i32 {
 }
 
 @inline function updateSlowReserve(): void {
-  slowReserve = strict || failCountdown > 0 || failRate != 0;
+  slowBias = strict || failCountdown > 0 || failRate != 0 ? <u64>1 << 40 : 0;
 }
 
 /** Whether the injection makes this reservation fail. */
@@ -157,7 +158,8 @@ export function growPages(pages: i32): usize {
 @unmanaged
 export class Pool {
   freeHead: usize = 0;
-  freeCount: u32 = 0;
+  /** Records that can be taken without growing: the free list's and the bump tail's. */
+  avail: u32 = 0;
   live: u32 = 0;
   /** The most records live at once. */
   peak: u32 = 0;
@@ -175,7 +177,7 @@ export class Pool {
 
   /** Makes sure `n` allocations will succeed. */
   @inline reserve(n: u32): bool {
-    if (!slowReserve && this.freeCount + this.bumpLeft >= n) return true;
+    if (<u64>this.avail >= <u64>n + slowBias) return true;
     return this.reserveSlow(n);
   }
 
@@ -185,15 +187,15 @@ export class Pool {
       else if (n > this.promised) overdraws++;
     }
     if (injectedFailure()) return false;
-    if (this.freeCount + this.bumpLeft >= n) return true;
+    if (this.avail >= n) return true;
     let perChunk = <u32>(WASM_PAGE / this.recordSize);
     // Refuse what memory could never hold before growing any of it.
-    let missing = n - this.freeCount - this.bumpLeft;
+    let missing = n - this.avail;
     if (<u64>memory.size() + (<u64>missing + perChunk - 1) / perChunk > <u64>pageLimit) {
       growFailures++;
       return false;
     }
-    while (this.freeCount + this.bumpLeft < n) {
+    while (this.avail < n) {
       // Spill the old chunk's tail onto the free list, then start a new chunk.
       for (; this.bumpLeft > 0; this.bumpLeft--) {
         this.pushFree(this.bumpNext);
@@ -203,6 +205,7 @@ export class Pool {
       if (chunk == 0) return false;
       this.bumpNext = chunk;
       this.bumpLeft = perChunk;
+      this.avail += perChunk;
     }
     return true;
   }
@@ -220,13 +223,13 @@ export class Pool {
     if (this.freeHead != 0) {
       p = this.freeHead;
       this.freeHead = load<u32>(p);
-      this.freeCount--;
     } else {
       assert(this.bumpLeft > 0, "pool: alloc without reserve");
       p = this.bumpNext;
       this.bumpNext += this.recordSize;
       this.bumpLeft--;
     }
+    this.avail--;
     if (strict) {
       if (this.promised == 0) overdraws++;
       else this.promised--;
@@ -237,12 +240,12 @@ export class Pool {
 
   @inline free(p: usize): void {
     this.pushFree(p);
+    this.avail++;
     this.live--;
   }
 
   @inline private pushFree(p: usize): void {
     store<u32>(p, <u32>this.freeHead);
     this.freeHead = p;
-    this.freeCount++;
   }
 }
