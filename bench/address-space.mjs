@@ -7,6 +7,7 @@ import { mkdirSync } from "node:fs";
 import { Bench } from "tinybench";
 import { OpStream, System } from "../dist/index.js";
 import { Random } from "../dist/random.js";
+import { median } from "./stats.mjs";
 
 const PER = 4; // pages per VMA; VMAs alternate rw and r so none merge at rest
 const PROT = { r: 1, rw: 3 };
@@ -65,12 +66,8 @@ function kernelOpsPerSecond(n, ops, reps) {
   const r = spawnSync(bin, [], { input, encoding: "utf8" });
   if (r.status !== 0) throw new Error(`kernel-ops failed (exit ${r.status})`);
   const { seconds } = JSON.parse(r.stdout);
-  const sorted = [...seconds].sort((a, b) => a - b);
-  return ops.length / sorted[sorted.length >> 1];
+  return ops.length / median(seconds);
 }
-
-/** The median of a few numbers. */
-const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 /**
  * Each kind is measured in ROUNDS rounds, the simulator and then the kernel

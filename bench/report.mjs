@@ -50,10 +50,24 @@ export function writeBenchmarksMd(file, r) {
     "```",
   ];
   if (r.targets?.length) {
-    parts.push("", "## Targets", "", table(["target", "measured", "met"], r.targets.map((t) => [t.target, t.measured, t.met ? "yes" : "no"])));
+    parts.push(
+      "",
+      "## Targets",
+      "",
+      "A target measured in rounds shows the median of the rounds' values (ratios taken within each round) and each round's.",
+      "",
+      table(["target", "measured", "met", "each round"], r.targets.map((t) => [t.target, t.measured, t.met ? "yes" : "no", t["each round"] ?? ""])),
+    );
   }
   if (r.rangemap?.rows?.length) {
-    parts.push("", "## Range map (ns per operation)", "", table(["N", "task", "ns/op"], r.rangemap.rows.map((x) => [x.n, x.task, fmt(x.nsPerOp)])));
+    parts.push(
+      "",
+      "## Range map (ns per operation)",
+      "",
+      "At the largest N every task runs in rounds (the peers, then the range map, each round); ns/op is the median over the rounds.",
+      "",
+      table(["N", "task", "ns/op", "each round"], r.rangemap.rows.map((x) => [x.n, x.task, fmt(x.nsPerOp), x.rounds.length > 1 ? x.rounds.map(fmt).join(", ") : ""])),
+    );
   }
   if (r.addressSpace) {
     const a = r.addressSpace;
