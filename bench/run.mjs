@@ -87,7 +87,7 @@ if (addressSpace) {
     })),
   );
   for (const k of addressSpace.byKind.filter((x) => x.kind === "split/merge" || x.kind === "mmap/munmap")) {
-    target(`${k.kind} >= 10 x the kernel's ops/s (${addressSpace.vmas} VMAs)`, k.ratio, 10, "x", true);
+    target(`${k.kind} >= 10 x the kernel's ops/s (${addressSpace.vmas} VMAs)`, k.ratio, 10, "x", true, k.ratios);
   }
 }
 if (folios) {
