@@ -79,10 +79,9 @@ export async function benchRangeMap({ sizes, time, rounds = 3 }) {
         const r = task.result;
         if (r.state !== "completed") throw new Error(`${task.name}: ${r.state} ${r.error ?? ""}`);
         const perBatch = task.name.startsWith("iterate") ? BATCH / 100 : BATCH;
-        const nsPerOp = (r.latency.p50 * 1e6) / perBatch;
         let row = rows.find((x) => x.n === n && x.task === task.name);
-        if (!row) rows.push((row = { n, task: task.name, nsPerOp, rounds: [], samples: 0 }));
-        row.rounds.push(nsPerOp);
+        if (!row) rows.push((row = { n, task: task.name, rounds: [], samples: 0 }));
+        row.rounds.push((r.latency.p50 * 1e6) / perBatch);
         row.samples += r.latency.samplesCount;
       }
     };

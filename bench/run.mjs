@@ -26,7 +26,7 @@ const fmt = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
 const heap = (x) => (x > 0 ? fmt(x) : "n/a");
 const targets = [];
 // With rounds, `value` is the median of the rounds' values, each listed too.
-const target = (name, value, limit, unit, atLeast = false, rounds = undefined) =>
+const target = (name, value, limit, unit, atLeast = false, rounds) =>
   targets.push({
     target: name,
     measured: `${value.toFixed(2)} ${unit}`,
@@ -56,12 +56,10 @@ if (rangemap.rows.length) {
   const big = Math.max(...sizes);
   // The last row of a name: the baseline measured beside vmalab, not the one beside the peers.
   const at = (prefix) => rangemap.rows.findLast((r) => r.n === big && r.task.startsWith(prefix)).rounds;
-  const perRound = (f, ...prefixes) => {
-    const rounds = prefixes.map(at);
-    return rounds[0].map((_, i) => f(...rounds.map((r) => r[i])));
-  };
+  // f of the tasks' figures in each round, e.g. (v, b) => v / b.
   const byRounds = (name, limit, unit, atLeast, f, ...prefixes) => {
-    const rounds = perRound(f, ...prefixes);
+    const tasks = prefixes.map(at);
+    const rounds = tasks[0].map((_, i) => f(...tasks.map((r) => r[i])));
     target(name, median(rounds), limit, unit, atLeast, rounds);
   };
   const mem = rangemap.memory.find((m) => m.n === big);
