@@ -134,6 +134,12 @@ export function vmaNext(mm: usize, vma: usize): usize {
   return v < 0 ? 0 : <usize>v;
 }
 
+/** The VMA before the one the last findVma() on mm found, or before the gap it ended in (vma_prev() after vma_find()), or 0. */
+export function vmaPrevFound(mm: usize): usize {
+  let v = rm.pathPrev(mmMap(mm));
+  return v < 0 ? 0 : <usize>v;
+}
+
 /** The last VMA ending at or below addr (the prev of a range starting at addr), or 0. */
 export function vmaBefore(mm: usize, addr: u64): usize {
   let v = rm.prev(mmMap(mm), addr);
@@ -274,6 +280,11 @@ export function vmaUnmapWhole(mm: usize, vma: usize, keepEntry: bool = false): v
 export function munmapRange(mm: usize, start: u64, end: u64, keepEntries: bool = false): i32 {
   let vma = findVma(mm, start);
   if (vma == 0 || vmaStart(vma) >= end) return 0;
+  return munmapVmas(mm, vma, start, end, keepEntries);
+}
+
+/** munmapRange() from vma, the first VMA ending above start, which starts below end. */
+function munmapVmas(mm: usize, vma: usize, start: u64, end: u64, keepEntries: bool): i32 {
   if (start > vmaStart(vma)) {
     // The map count may pass the limit only transiently, so a munmap that
     // would end above it fails before it splits anything.
@@ -407,13 +418,20 @@ export function mmapFixed(mm: usize, start: u64, len: u64, prot: u32, flags: u32
   // Their tree entries stay until the new VMA is stored over [start, end)
   // (nothing below looks inside it), except when a user policy, which may
   // read the address space, decides merges.
-  let err = munmapRange(mm, start, end, policy != POLICY_USER);
-  if (err != 0) return err;
+  let prev: usize;
+  let next = findVma(mm, start);
+  if (next != 0 && vmaStart(next) < end) {
+    let err = munmapVmas(mm, next, start, end, policy != POLICY_USER);
+    if (err != 0) return err;
+    prev = vmaBefore(mm, start);
+    next = findVma(mm, end);
+  } else {
+    // A hole: its neighbours are either side of where the search ended (vma_iter_next_rewind()).
+    prev = vmaPrevFound(mm);
+  }
   // accountable_mapping(): private writable memory without MAP_NORESERVE.
   if ((vmFlags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) == VM_WRITE) vmFlags |= VM_ACCOUNT;
 
-  let prev = vmaBefore(mm, start);
-  let next = findVma(mm, end);
   vmgNew(mm, prev, next, start, end, vmFlags, file, pgoff);
   let vma = vmaMergeNewRange();
   if (vma == 0) {
@@ -521,8 +539,8 @@ export function mprotect(mm: usize, start: u64, len: u64, prot: u32): i32 {
   if (len == 0) return 0;
   let vma = findVma(mm, start);
   if (vma == 0 || vmaStart(vma) >= end || vmaStart(vma) > start) return ENOMEM;
+  let prev = start > vmaStart(vma) ? vma : vmaPrevFound(mm);
   if (!reserveOp(mm, start, end, 0)) return ENOMEM;
-  let prev = start > vmaStart(vma) ? vma : vmaPrev(mm, vma);
   let tmp = vmaStart(vma);
   let nstart = start;
   while (vma != 0 && vmaStart(vma) < end) {
@@ -629,7 +647,7 @@ export function madvise(mm: usize, start: u64, len: u64, advice: i32): i32 {
   if (!reserveOp(mm, start, end, 0)) return ENOMEM;
   let unmappedError = 0;
   let vma = findVma(mm, start);
-  let prev: usize = vma != 0 && start > vmaStart(vma) ? vma : vmaBefore(mm, start);
+  let prev: usize = vma != 0 && start > vmaStart(vma) ? vma : vmaPrevFound(mm);
   while (true) {
     if (vma == 0) return ENOMEM;
     if (start < vmaStart(vma)) {

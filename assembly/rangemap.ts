@@ -513,8 +513,18 @@ export function next(m: usize, addr: u64): i32 {
 
 /** The last range ending at or below addr (the one before the range or gap at addr), or -1. */
 export function prev(m: usize, addr: u64): i32 {
-  let i = descend(m, addr);
+  descend(m, addr);
+  return pathPrev(m);
+}
+
+/**
+ * The range before the slot m's last descent ended at (vma_prev() after
+ * vma_find()), or -1. Moves the path only when that is another leaf.
+ */
+export function pathPrev(m: usize): i32 {
+  path = m + M_PATH;
   let n = pathNode(0);
+  let i = pathSlot(0);
   if (i == 0) {
     if (!prevLeaf(m)) return -1;
     n = pathNode(0);
