@@ -203,6 +203,23 @@ export function reserveOp(mm: usize, lo: u64, hi: u64, pages: u32): bool {
  * Returns the new VMA.
  */
 export function splitVmaNoCheck(mm: usize, vma: usize, addr: u64, newBelow: bool): usize {
+  let n = splitVmaRecord(mm, vma, addr, newBelow);
+  rm.splitAt(mmMap(mm), addr, <u32>n, newBelow);
+  return n;
+}
+
+/**
+ * Both __split_vma() calls that cut [start, end), strictly inside vma, out
+ * of it (vma keeps the range): one tree update for the two.
+ */
+function splitVmaAround(mm: usize, vma: usize, start: u64, end: u64): void {
+  let below = splitVmaRecord(mm, vma, start, true);
+  let above = splitVmaRecord(mm, vma, end, false);
+  rm.splitAround(mmMap(mm), start, end, <u32>below, <u32>above);
+}
+
+/** __split_vma() but for the tree. */
+function splitVmaRecord(mm: usize, vma: usize, addr: u64, newBelow: bool): usize {
   countSplit();
   let n = vmaDup(vma);
   setVmaMm(n, mm);
@@ -216,7 +233,6 @@ export function splitVmaNoCheck(mm: usize, vma: usize, addr: u64, newBelow: bool
   anonVmaClone(n, vma, false);
   if (newBelow) vmaAdjust(vma, addr, vmaEnd(vma), vmaPgoff(vma) + (addr - vmaStart(vma)));
   else vmaAdjust(vma, vmaStart(vma), addr, vmaPgoff(vma));
-  rm.splitAt(mmMap(mm), addr, <u32>n, newBelow);
   return n;
 }
 
@@ -241,6 +257,11 @@ export function vmaModify(mm: usize, prev: usize, vma: usize, start: u64, end: u
   vmg.flags = flags;
   let merged = vmaMergeExistingRange(end == vmaEnd(vma) ? vmaNext(mm, vma) : 0);
   if (merged != 0) return merged;
+  if (vmaStart(vma) < start && vmaEnd(vma) > end && mapCount(mm) + 1 < maxMapCount) {
+    // Neither split reaches vm.max_map_count.
+    splitVmaAround(mm, vma, start, end);
+    return vma;
+  }
   if (vmaStart(vma) < start) {
     let err = splitVma(mm, vma, start, true);
     if (err != 0) {
@@ -288,8 +309,12 @@ function munmapVmas(mm: usize, vma: usize, start: u64, end: u64, keepEntries: bo
   if (start > vmaStart(vma)) {
     // The map count may pass the limit only transiently, so a munmap that
     // would end above it fails before it splits anything.
-    if (end < vmaEnd(vma) && mapCount(mm) >= maxMapCount) return ENOMEM;
-    splitVmaNoCheck(mm, vma, start, true);
+    if (end >= vmaEnd(vma)) {
+      splitVmaNoCheck(mm, vma, start, true);
+    } else {
+      if (mapCount(mm) >= maxMapCount) return ENOMEM;
+      splitVmaAround(mm, vma, start, end);
+    }
   }
   // vma now starts inside [start, end) and is the first VMA there.
   let last = vmaEnd(vma) >= end ? vma : vmaLookup(mm, end - 1);

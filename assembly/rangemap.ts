@@ -1136,6 +1136,34 @@ export function splitAt(m: usize, addr: u64, v: u32, newBelow: bool): i32 {
   return 0;
 }
 
+/**
+ * Cuts the range around [lo, hi) (which it strictly contains) in three: the
+ * part below lo takes vBelow, the part from hi up vAbove, [lo, hi) keeps the
+ * value. One descent and one move when the leaf has room for both. Returns
+ * 0, ENOENT (no such range) or ENOMEM.
+ */
+export function splitAround(m: usize, lo: u64, hi: u64, vBelow: u32, vAbove: u32): i32 {
+  let at = descend(m, lo);
+  let n = pathNode(0);
+  let c = count(n);
+  if (at == c || lStart(n, at) >= lo || lEnd(n, at) <= hi) return ENOENT;
+  if (c + 2 > B) {
+    let rc = splitAt(m, lo, vBelow, true);
+    return rc != 0 ? rc : splitAt(m, hi, vAbove, false);
+  }
+  let s = lStart(n, at);
+  let e = lEnd(n, at);
+  let old = lValue(n, at);
+  // As in splitAt(): the same pages stay covered, nothing above changes.
+  moveEntries(n, at + 3, n, at + 1, c - at - 1, 0);
+  setCount(n, c + 2, 0);
+  setLeaf(n, at, s, lo, vBelow);
+  setLeaf(n, at + 1, lo, hi, old);
+  setLeaf(n, at + 2, hi, e, vAbove);
+  store<u32>(m + M_COUNT, mapSize(m) + 2);
+  return 0;
+}
+
 /** Sets the value of the range containing addr. 0, or ENOENT when addr is in a gap. */
 export function update(m: usize, addr: u64, v: u32): i32 {
   let at = descend(m, addr);

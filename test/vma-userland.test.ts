@@ -372,6 +372,25 @@ describe("limits and errors", () => {
     expect(p.vmas()).toEqual(before);
   });
 
+  test("vm.max_map_count reached between the two splits of a mid-VMA mprotect: the first stays, ENOMEM (as Linux 6.18 on this machine)", () => {
+    const p = System.createSync({ maxMapCount: 2 }).process(0);
+    map(p, 0, 10);
+    expect(() => p.mprotect(5, 1, "r")).toThrowError(expect.objectContaining({ code: "ENOMEM" }));
+    expect(p.vmas().map((v) => [v.start, v.end, v.perms])).toEqual([
+      [0, 5, "rw-p"],
+      [5, 10, "rw-p"],
+    ]);
+    // One below the limit, both splits happen (at once).
+    const q = System.createSync({ maxMapCount: 3 }).process(0);
+    map(q, 0, 10);
+    q.mprotect(5, 1, "r");
+    expect(q.vmas().map((v) => [v.start, v.end, v.perms])).toEqual([
+      [0, 5, "rw-p"],
+      [5, 6, "r--p"],
+      [6, 10, "rw-p"],
+    ]);
+  });
+
   test("mprotect over a hole changes what lies before it, then fails with ENOMEM", () => {
     const p = proc();
     map(p, 0, 2);
