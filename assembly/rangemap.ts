@@ -1117,13 +1117,9 @@ export function splitAt(m: usize, addr: u64, v: u32, newBelow: bool): i32 {
   let e = lEnd(n, at);
   let old = lValue(n, at);
   if (c < B) {
-    // Room in the leaf: the same pages stay covered, nothing above changes.
-    // Slots at and at + 1 are written below: only those above move.
-    moveEntries(n, at + 2, n, at + 1, c - at - 1, 0);
-    setCount(n, c + 1, 0);
+    cutSlot(m, n, at, 1);
     setLeaf(n, at, s, addr, newBelow ? v : old);
     setLeaf(n, at + 1, addr, e, newBelow ? old : v);
-    store<u32>(m + M_COUNT, mapSize(m) + 1);
     return 0;
   }
   // Shrink the old range and mark its leaf's path first (its hi may move):
@@ -1154,14 +1150,23 @@ export function splitAround(m: usize, lo: u64, hi: u64, vBelow: u32, vAbove: u32
   let s = lStart(n, at);
   let e = lEnd(n, at);
   let old = lValue(n, at);
-  // As in splitAt(): the same pages stay covered, nothing above changes.
-  moveEntries(n, at + 3, n, at + 1, c - at - 1, 0);
-  setCount(n, c + 2, 0);
+  cutSlot(m, n, at, 2);
   setLeaf(n, at, s, lo, vBelow);
   setLeaf(n, at + 1, lo, hi, old);
   setLeaf(n, at + 2, hi, e, vAbove);
-  store<u32>(m + M_COUNT, mapSize(m) + 2);
   return 0;
+}
+
+/**
+ * Makes room in leaf n (which has it) for slot `at`'s range to become
+ * k + 1 ranges, written by the caller into slots at..at + k. The same pages
+ * stay covered, so nothing above the leaf changes: only the slots above move.
+ */
+@inline function cutSlot(m: usize, n: usize, at: i32, k: i32): void {
+  let c = count(n);
+  moveEntries(n, at + 1 + k, n, at + 1, c - at - 1, 0);
+  setCount(n, c + k, 0);
+  store<u32>(m + M_COUNT, mapSize(m) + <u32>k);
 }
 
 /** Sets the value of the range containing addr. 0, or ENOENT when addr is in a gap. */
