@@ -5,11 +5,14 @@
 // per child, the lowest start, the highest end and the largest gap between two
 // ranges inside the child (maple_arange_64's gap[]). That makes find_vma,
 // vma_lookup and both directions of unmapped_area logarithmic. Unlike the maple
-// tree, gaps are not stored as NULL entries: a leaf slot is one range, so a
-// range costs ~20 bytes of leaf plus its share of internal nodes. Also unlike
-// it, the lowest start and the largest gap are kept lazily: a change marks
-// them stale up its path, and a gap search brings the stale ones up to date
-// first, so runs of MAP_FIXED, munmap and mprotect pay for no max-gap recount.
+// tree, gaps need no entries: a leaf slot is one range, so a range costs ~20
+// bytes of leaf plus its share of internal nodes. Like its NULL entries, a
+// slot whose range went may stay as a hole (below) for the next range that
+// comes there, so munmap then mmap, or a merge then a split, moves no slots.
+// Also unlike it, the lowest start and the largest gap are kept lazily: a
+// change marks them stale up its path, and a gap search brings the stale ones
+// up to date first, so runs of MAP_FIXED, munmap and mprotect pay for no
+// max-gap recount.
 // The highest end is the descent's key and is always exact.
 //
 // Many maps live in one instance; a map handle is the offset of its record.
@@ -40,7 +43,7 @@ import { EEXIST, EINVAL, ENOENT, ENOMEM } from "./errno";
 // pairs whose two keys sit side by side, so the scan compares them two at a
 // time (i64x2).
 //
-// Leaf record: count, then B / 2 pairs of {end u64 x2, start u64 x2, value u32 x2}.
+// Leaf record: count, holes, then B / 2 pairs of {end u64 x2, start u64 x2, value u32 x2}.
 const L_PAIRS: usize = 8;
 const L_PAIR: usize = 40;
 const LEAF_SIZE: usize = L_PAIRS + L_PAIR * (<usize>B >> 1);
@@ -120,6 +123,7 @@ function newNode(level: i32): usize {
   let n = level == 0 ? leaves.alloc() : inners.alloc();
   for (let i = 0; i < B; i++) store<u64>(keyAt(n, i, level), STORED_PAD);
   if (level > 0) setStale(n, 0);
+  else setHoles(n, 0);
   return n;
 }
 @inline function lEnd(n: usize, i: i32): u64 { return load<u64>(lKeyAt(n, i)) ^ KEY_FLIP; }
@@ -138,6 +142,50 @@ function newNode(level: i32): usize {
   store<u64>(k, s, 16);
   store<u32>(lValueAt(n, i), v);
 }
+
+// Holes: a leaf slot whose range was removed may stay as the empty range
+// [e, e), e the end of the live range before it, instead of the slots above
+// moving down. Descents never land on one (a key <= every address above e),
+// and the gap arithmetic between neighbours sees no range there; walks step
+// over them. Slot 0 is never a hole, so a leaf's lowest start stays its
+// first slot's; trailing holes keep its highest end. The next range put
+// there, a cut that needs slots beside it, or a leaf that runs full or
+// underfull takes them back, so holes never cost a node.
+@inline function holes(n: usize): i32 { return load<i32>(n, 4); }
+@inline function setHoles(n: usize, k: i32): void { store<i32>(n, k, 4); }
+@inline function isHole(n: usize, i: i32): bool { return lStart(n, i) == lEnd(n, i); }
+/** Live ranges in leaf n. */
+@inline function live(n: usize): i32 { return count(n) - holes(n); }
+/** Whether slots [i, i + k) of leaf n are all holes. */
+@inline function holesAt(n: usize, i: i32, k: i32): bool {
+  return i + k <= count(n) && isHole(n, i) && (k == 1 || isHole(n, i + 1));
+}
+/** Makes slot i of leaf n a hole: empty at the end of slot i - 1. */
+function holeAt(n: usize, i: i32): void {
+  let e = lEnd(n, i - 1);
+  setLeaf(n, i, e, e, 0);
+}
+/** After slot i's end changed: the holes right above it take the new end. */
+@inline function fixHoles(n: usize, i: i32): void {
+  for (let j = i + 1, c = count(n); j < c && isHole(n, j); j++) holeAt(n, j);
+}
+/** Drops leaf n's holes; returns where slot `at` (or the slot after the holes at `at`) went. */
+function purge(n: usize, at: i32): i32 {
+  let c = count(n);
+  let k = 0;
+  let moved = at;
+  for (let i = 0; i < c; i++) {
+    if (i == at) moved = k;
+    if (isHole(n, i)) continue;
+    if (k != i) copyLeafSlot(n, k, n, i);
+    k++;
+  }
+  if (at >= c) moved = k;
+  setHoles(n, 0);
+  setCount(n, k, 0);
+  return moved;
+}
+
 @inline function nHi(n: usize, i: i32): u64 { return load<u64>(nKeyAt(n, i)) ^ KEY_FLIP; }
 @inline function nChild(n: usize, i: i32): usize { return <usize>load<u32>(nChildAt(n, i)); }
 @inline function nLo(n: usize, i: i32): u64 { return load<u64>(n + N_LO + (<usize>i << 3)); }
@@ -503,12 +551,27 @@ export function next(m: usize, addr: u64): i32 {
   let n = pathNode(0);
   if (i == count(n)) return -1;
   if (lStart(n, i) <= addr) {
-    if (i + 1 < count(n)) i++;
-    else if (nextLeaf(m)) { n = pathNode(0); i = 0; }
-    else return -1;
+    i = slotAfter(m, i);
+    if (i < 0) return -1;
+    n = pathNode(0);
   }
   reportFound(lStart(n, i), lEnd(n, i));
   return <i32>lValue(n, i);
+}
+
+/** The range after slot i of the path's leaf, moving the path to the next leaf if need be: its slot, or -1. */
+@inline function slotAfter(m: usize, i: i32): i32 {
+  let n = pathNode(0);
+  do {
+    if (++i == count(n)) return nextLeaf(m) ? 0 : -1;
+  } while (isHole(n, i));
+  return i;
+}
+
+/** The last range below slot i (> 0) of leaf n: slot 0 is never a hole. */
+@inline function liveBelow(n: usize, i: i32): i32 {
+  do i--; while (isHole(n, i));
+  return i;
 }
 
 /** The last range ending at or below addr (the one before the range or gap at addr), or -1. */
@@ -531,7 +594,7 @@ export function pathPrev(m: usize): i32 {
     i = count(n);
   }
   if (i == 0) return -1;
-  i--;
+  i = liveBelow(n, i);
   reportFound(lStart(n, i), lEnd(n, i));
   return <i32>lValue(n, i);
 }
@@ -548,11 +611,11 @@ let walkSlot: i32 = 0;
 export function walkFrom(m: usize, addr: u64): bool {
   let i = descend(m, addr);
   if (i > 0) {
-    walkSlot = i - 1;
+    walkSlot = liveBelow(pathNode(0), i);
     return true;
   }
   if (prevLeaf(m)) {
-    walkSlot = count(pathNode(0)) - 1;
+    walkSlot = liveBelow(pathNode(0), count(pathNode(0)));
     return true;
   }
   descend(m, 0);
@@ -563,9 +626,8 @@ export function walkFrom(m: usize, addr: u64): bool {
 /** Moves the walk to the next range; false after the last. */
 export function walkNext(m: usize): bool {
   path = m + M_PATH;
-  if (++walkSlot < count(pathNode(0))) return true;
-  walkSlot = 0;
-  return nextLeaf(m);
+  walkSlot = slotAfter(m, walkSlot);
+  return walkSlot >= 0;
 }
 
 /** The start of the range the walk is at. */
@@ -589,11 +651,9 @@ export function collect(m: usize, lo: u64, hi: u64, out: usize, max: i32): i32 {
     store<f64>(p, <f64>lEnd(n, i), 8);
     store<f64>(p, <f64>lValue(n, i), 16);
     k++;
-    if (++i == count(n)) {
-      if (!nextLeaf(m)) break;
-      n = pathNode(0);
-      i = 0;
-    }
+    i = slotAfter(m, i);
+    if (i < 0) break;
+    n = pathNode(0);
   }
   return k;
 }
@@ -876,6 +936,18 @@ function spillToSibling(m: usize, at: i32): bool {
 /** Inserts a range at slot `at` of the path's leaf; splits and refreshes upwards. */
 function leafInsert(m: usize, at: i32, s: u64, e: u64, v: u32): void {
   let n = pathNode(0);
+  if (holes(n) > 0) {
+    // A hole where the range goes takes it.
+    let h = at > 0 && isHole(n, at - 1) ? at - 1 : at < count(n) && isHole(n, at) ? at : -1;
+    if (h >= 0) {
+      setLeaf(n, h, s, e, v);
+      setHoles(n, holes(n) - 1);
+      fixHoles(n, h);
+      refreshFrom(m, 0);
+      return;
+    }
+    if (count(n) == B) at = purge(n, at);
+  }
   if (count(n) == B && height(m) > 0 && spillToSibling(m, at)) {
     // The path now leads to the sibling that took the entry.
     n = pathNode(0);
@@ -937,10 +1009,18 @@ export function insert(m: usize, s: u64, e: u64, v: u32): i32 {
 /** Removes slot `at` of the path's leaf, rebalancing underfull nodes. */
 function leafRemove(m: usize, at: i32): void {
   let n = pathNode(0);
+  store<u32>(m + M_COUNT, mapSize(m) - 1);
+  if (at > 0 && (live(n) > MIN_FILL || height(m) == 0)) {
+    holeAt(n, at);
+    setHoles(n, holes(n) + 1);
+    fixHoles(n, at);
+    refreshFrom(m, 0);
+    return;
+  }
+  if (holes(n) > 0) at = purge(n, at);
   let c = count(n);
   moveEntries(n, at, n, at + 1, c - at - 1, 0);
   setCount(n, c - 1, 0);
-  store<u32>(m + M_COUNT, mapSize(m) - 1);
   rebalance(m, 0);
 }
 
@@ -964,11 +1044,12 @@ function rebalance(m: usize, level: i32): void {
     }
     let p = pathNode(level + 1);
     let slot = pathSlot(level + 1);
-    let c = count(n);
-    if (c >= MIN_FILL) {
+    if ((level == 0 ? live(n) : count(n)) >= MIN_FILL) {
       refreshFrom(m, level);
       return;
     }
+    if (level == 0 && holes(n) > 0) purge(n, 0);
+    let c = count(n);
     if (count(p) == 1) {
       // An only child (left by a lopsided split): settle it one level up.
       if (c == 0) {
@@ -985,6 +1066,11 @@ function rebalance(m: usize, level: i32): void {
     let li = slot > 0 ? slot - 1 : slot;
     let left = nChild(p, li);
     let right = nChild(p, li + 1);
+    // Entries move between the two: their holes go first.
+    if (level == 0) {
+      if (holes(left) > 0) purge(left, 0);
+      if (holes(right) > 0) purge(right, 0);
+    }
     let lc = count(left);
     let rc = count(right);
     if (lc + rc <= B) {
@@ -1041,6 +1127,7 @@ export function erase(m: usize, s: u64, e: u64): i32 {
       if (re > e && !reserveInsert(m)) return ENOMEM;
       // Keep the head [rs, s); a tail beyond e goes back in as its own range.
       setEnd(n, at, s);
+      fixHoles(n, at);
       refreshFrom(m, 0);
       if (re > e) {
         descend(m, e);
@@ -1080,14 +1167,18 @@ export function storeRange(m: usize, s: u64, e: u64, v: u32): i32 {
     if (j < c ? lStart(n, j) >= e : lEnd(n, c - 1) == e) {
       tiled = tiled && lEnd(n, j - 1) == e;
       setLeaf(n, at, s, e, v);
-      let gone = j - at - 1;
+      // The ranges it took in become holes.
+      let gone = 0;
+      for (let k = at + 1; k < j; k++) {
+        gone += <i32>!isHole(n, k);
+        holeAt(n, k);
+      }
       if (gone > 0) {
-        moveEntries(n, at + 1, n, j, c - j, 0);
-        setCount(n, c - gone, 0);
+        setHoles(n, holes(n) + gone);
         store<u32>(m + M_COUNT, mapSize(m) - <u32>gone);
       }
       // Same pages covered, no node changed shape: no annotation moves.
-      if (!tiled || (c - gone < MIN_FILL && height(m) > 0)) rebalance(m, 0);
+      if (!tiled || (live(n) < MIN_FILL && height(m) > 0)) rebalance(m, 0);
       return 0;
     }
   }
@@ -1111,12 +1202,13 @@ export function splitAt(m: usize, addr: u64, v: u32, newBelow: bool): i32 {
   if (!reserveInsert(m)) return ENOMEM;
   let at = descend(m, addr);
   let n = pathNode(0);
-  let c = count(n);
-  if (at == c || lStart(n, at) >= addr) return ENOENT;
+  if (at == count(n) || lStart(n, at) >= addr) return ENOENT;
   let s = lStart(n, at);
   let e = lEnd(n, at);
   let old = lValue(n, at);
-  if (c < B) {
+  let room = roomAfter(n, at, 1);
+  if (room >= 0) {
+    at = room;
     cutSlot(m, n, at, 1);
     setLeaf(n, at, s, addr, newBelow ? v : old);
     setLeaf(n, at + 1, addr, e, newBelow ? old : v);
@@ -1141,9 +1233,9 @@ export function splitAt(m: usize, addr: u64, v: u32, newBelow: bool): i32 {
 export function splitAround(m: usize, lo: u64, hi: u64, vBelow: u32, vAbove: u32): i32 {
   let at = descend(m, lo);
   let n = pathNode(0);
-  let c = count(n);
-  if (at == c || lStart(n, at) >= lo || lEnd(n, at) <= hi) return ENOENT;
-  if (c + 2 > B) {
+  if (at == count(n) || lStart(n, at) >= lo || lEnd(n, at) <= hi) return ENOENT;
+  at = roomAfter(n, at, 2);
+  if (at < 0) {
     let rc = splitAt(m, lo, vBelow, true);
     return rc != 0 ? rc : splitAt(m, hi, vAbove, false);
   }
@@ -1158,15 +1250,33 @@ export function splitAround(m: usize, lo: u64, hi: u64, vBelow: u32, vAbove: u32
 }
 
 /**
- * Makes room in leaf n (which has it) for slot `at`'s range to become
- * k + 1 ranges, written by the caller into slots at..at + k. The same pages
- * stay covered, so nothing above the leaf changes: only the slots above move.
+ * Where slot `at` of leaf n is once there is room for k more slots after it
+ * (holes right after it, or free slots, dropping the leaf's holes if that
+ * makes them); -1 if the leaf is too full.
+ */
+function roomAfter(n: usize, at: i32, k: i32): i32 {
+  if (count(n) + k <= B || holesAt(n, at + 1, k)) return at;
+  if (holes(n) == 0) return -1;
+  at = purge(n, at);
+  setPath(0, n, at);
+  return count(n) + k <= B ? at : -1;
+}
+
+/**
+ * Makes room in leaf n (roomAfter() found it) for slot `at`'s range to
+ * become k + 1 ranges, written by the caller into slots at..at + k. The same
+ * pages stay covered, so nothing above the leaf changes: holes right after
+ * the range take the pieces, else the slots above move up.
  */
 @inline function cutSlot(m: usize, n: usize, at: i32, k: i32): void {
+  store<u32>(m + M_COUNT, mapSize(m) + <u32>k);
+  if (holesAt(n, at + 1, k)) {
+    setHoles(n, holes(n) - k);
+    return;
+  }
   let c = count(n);
   moveEntries(n, at + 1 + k, n, at + 1, c - at - 1, 0);
   setCount(n, c + k, 0);
-  store<u32>(m + M_COUNT, mapSize(m) + <u32>k);
 }
 
 /** Sets the value of the range containing addr. 0, or ENOENT when addr is in a gap. */
@@ -1380,14 +1490,21 @@ function validateNode(n: usize, level: i32, isRoot: bool): i32 {
   if (c > B || (!isRoot && c < 1) || (isRoot && level > 0 && c < 2)) return BAD_FILL;
   for (let i = c; i < B; i++) if (load<u64>(keyAt(n, i, level)) != STORED_PAD) return BAD_FILL;
   if (level == 0) {
+    let h = 0;
     for (let i = 0; i < c; i++) {
       let s = lStart(n, i);
       let e = lEnd(n, i);
-      if (s >= e || (seenRanges > 0 && s < lastEnd)) return BAD_ORDER;
+      if (s == e) {
+        // A hole: never first, and empty at the end of the range before it.
+        if (i == 0 || s != lastEnd) return BAD_ORDER;
+        h++;
+        continue;
+      }
+      if (s > e || (seenRanges > 0 && s < lastEnd)) return BAD_ORDER;
       lastEnd = e;
       seenRanges++;
     }
-    return 0;
+    return h == holes(n) ? 0 : BAD_FILL;
   }
   let mask = stale(n);
   if (mask >> <u32>c != 0) return BAD_SUMMARY;

@@ -185,8 +185,12 @@ export async function benchRangeMap({ sizes, time, rounds = 3 }) {
         const i = rnd.int(n);
         plan[5 * k] = liveS[i];
         plan[5 * k + 1] = liveE[i];
-        holeS[holes] = liveS[i];
-        holeE[holes++] = liveE[i];
+        // The free-spot list is bounded (each op may add two): once full,
+        // erased ranges are no longer offered as spots.
+        if (holes < cap) {
+          holeS[holes] = liveS[i];
+          holeE[holes++] = liveE[i];
+        }
         const j = rnd.int(holes);
         const hs = holeS[j];
         const he = holeE[j];

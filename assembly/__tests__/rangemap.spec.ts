@@ -160,3 +160,126 @@ describe("rangemap storeRange", () => {
     rm.mapFree(b);
   });
 });
+
+// A page-by-page model of the map for the hole test: start, end and value of
+// the range over each page (value -1: free).
+const D: i32 = 4000;
+const refS = new StaticArray<u64>(D);
+const refE = new StaticArray<u64>(D);
+const refV = new StaticArray<i32>(D);
+function refSet(s: u64, e: u64, v: i32): void {
+  for (let p = <i32>s; p < <i32>e; p++) {
+    refS[p] = s;
+    refE[p] = e;
+    refV[p] = v;
+  }
+}
+/** Checks every page, the count, the walk and next/prev against the model. */
+function expectModel(m: usize): void {
+  expect(rm.validate(m)).toBe(0);
+  let ranges: u32 = 0;
+  for (let p = 0; p < D; p++) {
+    expect(rm.find(m, <u64>p)).toBe(refV[p]);
+    if (refV[p] >= 0 && refS[p] == <u64>p) ranges++;
+  }
+  expect(rm.mapSize(m)).toBe(ranges);
+  let walked: u32 = 0;
+  if (rm.walkFrom(m, 0)) {
+    do {
+      let s = rm.walkStart();
+      expect(refV[<i32>s] >= 0 && refS[<i32>s] == s).toBe(true);
+      walked++;
+    } while (rm.walkNext(m));
+  }
+  expect(walked).toBe(ranges);
+  for (let k = 0; k < 200; k++) {
+    let a = <i32>rand(<u64>D);
+    // next: the first range starting above a.
+    let want = -1;
+    for (let p = a + 1; p < D; p++) if (refV[p] >= 0 && refS[p] == <u64>p) { want = refV[p]; break; }
+    expect(rm.next(m, <u64>a)).toBe(want);
+    // prev: the last range ending at or below a, before whatever is at a.
+    want = -1;
+    let below = refV[a] >= 0 ? <i32>refS[a] : a;
+    for (let p = below - 1; p >= 0; p--) if (refV[p] >= 0) { want = refV[p]; break; }
+    expect(rm.prev(m, <u64>a)).toBe(want);
+  }
+}
+
+describe("rangemap holes", () => {
+  test("removed ranges leave holes that inserts, splits, merges and walks handle like free space", () => {
+    let m = rm.mapCreate();
+    for (let p = 0; p < D; p++) refV[p] = -1;
+    // Ranges of 4 pages with a free page between every few, like VMAs.
+    for (let s: u64 = 0; s + 4 <= <u64>D; s += rand(5) == 0 ? 5 : 4) {
+      expect(rm.insert(m, s, s + 4, <u32>s)).toBe(0);
+      refSet(s, s + 4, <i32>s);
+    }
+    expectModel(m);
+    let nextValue: i32 = 100000;
+    for (let op = 1; op <= 12000; op++) {
+      let p = <i32>rand(<u64>D);
+      let k = rand(100);
+      let v = nextValue++;
+      if (refV[p] < 0) {
+        // Map part of the free run around p (fills a hole when the run is one).
+        let a = p;
+        let b = p + 1;
+        while (a > 0 && refV[a - 1] < 0) a--;
+        while (b < D && refV[b] < 0) b++;
+        let s = <u64>a + (k < 60 ? 0 : rand(<u64>(p - a + 1)));
+        let e = k < 60 ? <u64>b : s + 1 + rand(<u64>b - s);
+        expect(rm.insert(m, s, e, <u32>v)).toBe(0);
+        refSet(s, e, v);
+      } else {
+        let s = refS[p];
+        let e = refE[p];
+        if (k < 40) {
+          // munmap of a whole VMA.
+          expect(rm.erase(m, s, e)).toBe(0);
+          refSet(s, e, -1);
+        } else if (k < 55 && <u64>p > s) {
+          let below = (k & 1) == 0;
+          expect(rm.splitAt(m, <u64>p, <u32>v, below)).toBe(0);
+          let was = refV[p];
+          refSet(s, <u64>p, below ? v : was);
+          refSet(<u64>p, e, below ? was : v);
+        } else if (k < 70 && <u64>p > s && <u64>p + 1 < e) {
+          let hi = <u64>p + 1 + rand(e - <u64>p - 1);
+          if (hi == e) hi = e - 1;
+          if (hi > <u64>p) {
+            expect(rm.splitAround(m, <u64>p, hi, <u32>v, <u32>nextValue)).toBe(0);
+            refSet(<u64>p, hi, refV[p]);
+            refSet(s, <u64>p, v);
+            refSet(hi, e, nextValue++);
+          }
+        } else if (k < 90) {
+          // A merge: the range grows over its neighbours (vma_expand).
+          let ns = s > 0 && refV[<i32>s - 1] >= 0 ? refS[<i32>s - 1] : s;
+          let ne = e < <u64>D && refV[<i32>e] >= 0 ? refE[<i32>e] : e;
+          expect(rm.storeRange(m, ns, ne, <u32>refV[p])).toBe(0);
+          refSet(ns, ne, refV[p]);
+        } else {
+          // A munmap across ranges and free pages.
+          let a = <u64>p;
+          let b = min<u64>(a + 1 + rand(12), <u64>D);
+          expect(rm.erase(m, a, b)).toBe(0);
+          let l = <i32>a;
+          let r = <i32>b - 1;
+          let ls = refS[l];
+          let lv = refV[l];
+          let re = refE[r];
+          let rv = refV[r];
+          refSet(a, b, -1);
+          // What was cut keeps its value on the pages left.
+          if (lv >= 0 && ls < a) refSet(ls, a, lv);
+          if (rv >= 0 && re > b) refSet(b, re, rv);
+        }
+      }
+      if (op % 100 == 0) expect(rm.validate(m)).toBe(0);
+      if (op % 1500 == 0) expectModel(m);
+    }
+    expectModel(m);
+    rm.mapFree(m);
+  });
+});
