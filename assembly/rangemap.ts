@@ -171,6 +171,7 @@ function holeAt(n: usize, i: i32): void {
 }
 /** Drops leaf n's holes; returns where slot `at` (or the slot after the holes at `at`) went. */
 function purge(n: usize, at: i32): i32 {
+  if (holes(n) == 0) return at;
   let c = count(n);
   let k = 0;
   let moved = at;
@@ -1017,7 +1018,7 @@ function leafRemove(m: usize, at: i32): void {
     refreshFrom(m, 0);
     return;
   }
-  if (holes(n) > 0) at = purge(n, at);
+  at = purge(n, at);
   let c = count(n);
   moveEntries(n, at, n, at + 1, c - at - 1, 0);
   setCount(n, c - 1, 0);
@@ -1048,7 +1049,7 @@ function rebalance(m: usize, level: i32): void {
       refreshFrom(m, level);
       return;
     }
-    if (level == 0 && holes(n) > 0) purge(n, 0);
+    if (level == 0) purge(n, 0);
     let c = count(n);
     if (count(p) == 1) {
       // An only child (left by a lopsided split): settle it one level up.
@@ -1066,11 +1067,8 @@ function rebalance(m: usize, level: i32): void {
     let li = slot > 0 ? slot - 1 : slot;
     let left = nChild(p, li);
     let right = nChild(p, li + 1);
-    // Entries move between the two: their holes go first.
-    if (level == 0) {
-      if (holes(left) > 0) purge(left, 0);
-      if (holes(right) > 0) purge(right, 0);
-    }
+    // Entries move between the two: the sibling's holes go first (n's went above).
+    if (level == 0) purge(n == left ? right : left, 0);
     let lc = count(left);
     let rc = count(right);
     if (lc + rc <= B) {
