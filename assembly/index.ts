@@ -211,6 +211,12 @@ export function sys_set_max_map_count(n: u32): void {
 export function sys_set_fork_reuse(on: bool): void {
   setForkReuse(on);
 }
+export function sys_set_zero_page(on: bool): void {
+  mm.setZeroPage(on);
+}
+export function sys_set_overcommit_never(on: bool): void {
+  mm.setOvercommitNever(on);
+}
 /** The merge policy (policy.ts POLICY_*) and, for a user policy, what its merges of different anon_vmas do (USER_*). */
 export function sys_set_policy(p: i32, userAction: i32): void {
   setPolicy(p, userAction);

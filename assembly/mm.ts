@@ -64,6 +64,22 @@ export function setMaxMapCount(n: u32): void {
   maxMapCount = n;
 }
 
+/**
+ * Whether a read fault of private anonymous memory maps the shared zero page.
+ * Without it (mm_forbids_zeropage(), or a kernel booted without one)
+ * do_anonymous_page() prepares an anon_vma and allocates a folio, as a write does.
+ */
+let zeroPage = true;
+export function setZeroPage(on: bool): void {
+  zeroPage = on;
+}
+
+/** vm.overcommit_memory == OVERCOMMIT_NEVER: MAP_NORESERVE is not honoured. */
+let overcommitNever = false;
+export function setOvercommitNever(on: bool): void {
+  overcommitNever = on;
+}
+
 @inline export function mmMap(mm: usize): usize { return <usize>load<u32>(mm + MM_MAP); }
 @inline export function mmPt(mm: usize): usize { return <usize>load<u32>(mm + MM_PT); }
 @inline export function mmId(mm: usize): u32 { return load<u32>(mm + MM_ID); }
@@ -432,8 +448,8 @@ export function mmapFixed(mm: usize, start: u64, len: u64, prot: u32, flags: u32
   if ((flags & MAP_GROWSDOWN) != 0) vmFlags |= VM_GROWSDOWN;
   // 6.7+: stacks are not backed by huge pages (calc_vm_flag_bits).
   if ((flags & MAP_STACK) != 0) vmFlags |= VM_NOHUGEPAGE;
-  // Overcommit is heuristic (the default): MAP_NORESERVE takes effect.
-  if ((flags & MAP_NORESERVE) != 0) vmFlags |= VM_NORESERVE;
+  // MAP_NORESERVE is honoured where overcommit is allowed.
+  if ((flags & MAP_NORESERVE) != 0 && !overcommitNever) vmFlags |= VM_NORESERVE;
   if (file == 0) pgoff = start; // a private anonymous VMA's pgoff is its page index
   if (mapCount(mm) > maxMapCount) return ENOMEM;
   if (!reserveOp(mm, start, end, (flags & MAP_POPULATE) != 0 ? faultPages(len) : 0)) return ENOMEM;
@@ -494,8 +510,8 @@ function populate(mm: usize, start: u64, end: u64): void {
 
 /**
  * handle_mm_fault() for one page whose access is allowed. A read of private
- * anonymous memory maps the zero page; of a file or shared mapping a page-cache
- * page. A write of private memory gives the page an exclusive anonymous folio
+ * anonymous memory maps the zero page (without it, takes a folio as a write
+ * does); of a file or shared mapping a page-cache page. A write of private memory gives the page an exclusive anonymous folio
  * in vma's anon_vma: a new one, or the old one reused when only this PTE maps
  * it (folio_move_anon_rmap).
  */
@@ -504,8 +520,12 @@ export function handleFault(mm: usize, vma: usize, addr: u64, write: bool): void
   let pte = pteGet(pt, addr);
   let shared = (vmaFlags(vma) & VM_SHARED) != 0;
   if (!write || shared) {
-    if (pte == 0) pteSet(pt, addr, shared || !vmaIsAnonymous(vma) ? PTE_PAGECACHE : PTE_ZERO);
-    return;
+    let pageCache = shared || !vmaIsAnonymous(vma);
+    if (pte != 0) return;
+    if (pageCache || zeroPage) {
+      pteSet(pt, addr, pageCache ? PTE_PAGECACHE : PTE_ZERO);
+      return;
+    }
   }
   // The neighbours (two tree walks) matter only for a VMA's first write fault.
   if (vmaAnonVma(vma) == 0) anonVmaPrepare(vma, vmaPrev(mm, vma), vmaNext(mm, vma));

@@ -35,6 +35,8 @@
 #define MAX_FILES 64
 #define PAGE 4096UL
 #define GUARD_PAGES 1024UL
+/* The arena starts on a PMD boundary: page P may hold a huge page iff P % 512 == 0. */
+#define PMD_SIZE (512 * PAGE)
 
 static unsigned long base, arena_pages;
 static int nprocs, nfiles;
@@ -374,12 +376,12 @@ int main(void)
 		if (pipe(cmd_pipe[i]) || pipe(resp_pipe[i]))
 			die("pipe");
 	/* A free stretch with guard gaps on both sides, so no other mapping borders the arena. */
-	size_t span = (arena_pages + 2 * GUARD_PAGES) * PAGE;
+	size_t span = (arena_pages + 2 * GUARD_PAGES) * PAGE + PMD_SIZE;
 	void *hole = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (hole == MAP_FAILED)
 		die("finding an arena");
 	munmap(hole, span);
-	base = (unsigned long)hole + GUARD_PAGES * PAGE;
+	base = ((unsigned long)hole + GUARD_PAGES * PAGE + PMD_SIZE - 1) & ~(PMD_SIZE - 1);
 	signal(SIGCHLD, SIG_IGN);
 
 	pid_t p0 = fork();

@@ -23,6 +23,7 @@ const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as 
 const textarea = $<HTMLTextAreaElement>("scenario");
 const status = $<HTMLDivElement>("status");
 const panels = $<HTMLDivElement>("policies");
+const noZero = $<HTMLInputElement>("nozero");
 let step = 0;
 
 function el(tag: string, text?: string, cls?: string): HTMLElement {
@@ -40,16 +41,18 @@ function readHash(): void {
   const s = params.get("s");
   textarea.value = s ?? Object.values(EXAMPLES)[0];
   step = Math.max(0, Number(params.get("k") ?? 0) || 0);
+  noZero.checked = params.get("z") === "0";
 }
 
 function writeHash(): void {
   const params = new URLSearchParams({ k: String(step), s: textarea.value });
+  if (noZero.checked) params.set("z", "0");
   history.replaceState(null, "", `#${params}`);
 }
 
 /** Runs the first `step` ops under a policy; returns the system and what the last op did. */
 function runTo(policy: string, ops: ScenarioOp[]) {
-  const sys = System.createSync({ policy });
+  const sys = System.createSync({ policy, zeroPage: !noZero.checked });
   setMergeLog(sys, true);
   const run = new ScenarioRun(sys);
   let events = takeMergeLog(sys).events;
@@ -139,6 +142,7 @@ async function main(): Promise<void> {
     render();
   };
   textarea.oninput = () => render();
+  noZero.onchange = () => render();
   readHash();
   render();
   document.body.dataset.ready = "1";

@@ -33,6 +33,8 @@ export interface CompareOptions {
   policies?: readonly (string | MergePolicy)[] | "all";
   /** anon_vma reuse at fork (7a3ef208e662): on, off, or a run with each (default on). */
   forkReuse?: boolean | "both";
+  /** The shared zero page (default true; SystemOptions.zeroPage). */
+  zeroPage?: boolean;
   /** Run the validator at the end of each run (default true). */
   check?: boolean;
   /** Use worker threads when there is more than one core (default true). */
@@ -63,13 +65,14 @@ interface RunSpec {
   ops: ScenarioOp[];
   policy: string | MergePolicy;
   forkReuse: boolean;
+  zeroPage: boolean;
   check: boolean;
   process?: number;
 }
 
 /** One run, start to end, on a fresh System. */
 export function runPolicy(spec: RunSpec): PolicyRun {
-  const sys = System.createSync({ policy: spec.policy, forkReuse: spec.forkReuse });
+  const sys = System.createSync({ policy: spec.policy, forkReuse: spec.forkReuse, zeroPage: spec.zeroPage });
   const series: PolicyRun["series"] = { op: [], vmas: [] };
   const stride = Math.max(1, Math.floor(spec.ops.length / 400));
   const sample = (op: number) => {
@@ -165,7 +168,9 @@ export async function compare(opts: CompareOptions): Promise<PolicyRun[]> {
   const reuse = opts.forkReuse === "both" ? [true, false] : [opts.forkReuse !== false];
   const specs: RunSpec[] = [];
   for (const policy of policyList(opts.policies)) {
-    for (const forkReuse of reuse) specs.push({ ops, policy, forkReuse, check: opts.check !== false, process: opts.process });
+    for (const forkReuse of reuse) {
+      specs.push({ ops, policy, forkReuse, zeroPage: opts.zeroPage !== false, check: opts.check !== false, process: opts.process });
+    }
   }
   const workers = opts.parallel === false ? 1 : Math.min(availableParallelism(), specs.length);
   if (workers <= 1) return specs.map(runPolicy);

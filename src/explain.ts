@@ -178,8 +178,8 @@ export function explainEvent(e: MergeEvent, policy: string): string {
 }
 
 /** Runs a scenario under a policy and explains every merge tried, op by op (or for op `only`). */
-export function explainScenario(text: string, opts: { policy?: string; op?: number; file?: string } = {}): string {
-  const sys = System.createSync({ policy: opts.policy });
+export function explainScenario(text: string, opts: { policy?: string; op?: number; file?: string; zeroPage?: boolean } = {}): string {
+  const sys = System.createSync({ policy: opts.policy, zeroPage: opts.zeroPage });
   setMergeLog(sys, true);
   const run = new ScenarioRun(sys);
   const ops = parseScenario(text, opts.file);

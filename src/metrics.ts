@@ -57,6 +57,7 @@ export const REFUSALS: (keyof RefusalCounts)[] = [
 export interface Metrics {
   policy: string;
   forkReuse: boolean;
+  zeroPage: boolean;
   processes: number;
   merges: MergeCounts;
   refusals: RefusalCounts;
@@ -132,6 +133,7 @@ export function metrics(sys: System): Metrics {
   return {
     policy: sys.policy,
     forkReuse: sys.forkReuse,
+    zeroPage: sys.zeroPage,
     processes: sys.processes().length,
     merges,
     refusals,

@@ -69,6 +69,19 @@ export interface SystemOptions {
   maxMapCount?: number;
   /** anon_vma reuse at fork, commit 7a3ef208e662 (default true). */
   forkReuse?: boolean;
+  /**
+   * The shared zero page (default true, as on x86-64). Without it a read
+   * fault of private anonymous memory allocates an anonymous folio and
+   * prepares the VMA's anon_vma, as on s390 guests and kernels booted
+   * without the zero page.
+   */
+  zeroPage?: boolean;
+  /**
+   * vm.overcommit_memory (default "heuristic"). Under "never" MAP_NORESERVE
+   * is not honoured (no VM_NORESERVE: such mappings are accounted); the
+   * commit limit itself is not modelled.
+   */
+  overcommit?: "heuristic" | "always" | "never";
   /** mm->mmap_base in pages: where top-down placement of non-fixed mmaps starts (default DEFAULT_MMAP_BASE). */
   mmapBase?: number;
   /**
@@ -153,6 +166,7 @@ export class System {
   readonly core: Core;
   readonly policy: string;
   readonly forkReuse: boolean;
+  readonly zeroPage: boolean;
   private readonly procs = new Map<number, Process>();
   /** Backing objects by id: named files (one open file description each) and shmem objects. */
   private readonly objects: { name: string; shmem: boolean }[] = [{ name: "", shmem: false }];
@@ -171,6 +185,13 @@ export class System {
     ex.sys_set_max_map_count(opts.maxMapCount ?? 65530);
     this.forkReuse = opts.forkReuse !== false;
     ex.sys_set_fork_reuse(this.forkReuse ? 1 : 0);
+    this.zeroPage = opts.zeroPage !== false;
+    ex.sys_set_zero_page(this.zeroPage ? 1 : 0);
+    const overcommit = opts.overcommit ?? "heuristic";
+    if (!["heuristic", "always", "never"].includes(overcommit)) {
+      throw new VmalabError("EINVAL", `overcommit must be heuristic, always or never, got '${String(overcommit)}'`);
+    }
+    ex.sys_set_overcommit_never(overcommit === "never" ? 1 : 0);
     if (typeof policy === "string") {
       ex.sys_set_policy(POLICIES.indexOf(policy as PolicyName), 0);
     } else {

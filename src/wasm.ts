@@ -91,6 +91,8 @@ export interface CoreExports {
   sys_set_max_map_count(n: number): void;
   sys_set_object_size(id: number, pages: number): number;
   sys_set_fork_reuse(on: number): void;
+  sys_set_zero_page(on: number): void;
+  sys_set_overcommit_never(on: number): void;
   sys_set_policy(p: number, userAction: number): void;
   sys_stat(which: number): number;
   sys_peak_vmas(): number;

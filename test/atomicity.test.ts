@@ -1,9 +1,7 @@
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { parseScenario, runOps, ScenarioRun, System } from "../src/index.js";
 import { FAMILIES, generateScenario } from "../src/scenario/generate.js";
-import { CASES_DIR, caseNames } from "./support/cases.js";
+import { caseNames, caseText } from "./support/cases.js";
 
 /** Everything observable about a system: every process's VMAs and the live record counts. */
 function snapshot(sys: System): unknown {
@@ -89,7 +87,7 @@ describe("every op reserves all it allocates", () => {
     return sys.strictReservations(false);
   };
   test("every real-kernel case", () => {
-    for (const name of caseNames()) expect(overdraws(readFileSync(join(CASES_DIR, `${name}.txt`), "utf8"), name), name).toBe(0);
+    for (const name of caseNames()) expect(overdraws(caseText(name), name), name).toBe(0);
   });
   test("generated scenarios of every family", () => {
     for (const family of FAMILIES) {
@@ -112,7 +110,7 @@ describe("every op reserves all it allocates", () => {
 describe("an allocation failure inside the simulator leaves no partial state", () => {
   test("every real-kernel case: every mutating op failed at each of its allocation steps", () => {
     let injected = 0;
-    for (const name of caseNames()) injected += checkAtomic(readFileSync(join(CASES_DIR, `${name}.txt`), "utf8"), name);
+    for (const name of caseNames()) injected += checkAtomic(caseText(name), name);
     // Most mutating ops reach their reservations (the rest fail validation first).
     expect(injected).toBeGreaterThan(3000);
   });

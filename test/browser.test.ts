@@ -4,10 +4,8 @@ import { chromium } from "playwright-core";
 import { compare } from "../dist/compare.js";
 import { htmlReport } from "../dist/report/html.js";
 import { servePlayground } from "../dist/cli/playground.js";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { parseScenario, POLICIES, ScenarioRun, System } from "../src/index.js";
-import { CASES_DIR } from "./support/cases.js";
+import { caseText } from "./support/cases.js";
 
 // Debian's chromium (no browser download); .ci/run installs it and requires these tests to run.
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
@@ -79,7 +77,7 @@ describe.runIf(hasChromium)("the HTML report in a real browser", () => {
 
   test("the playground steps a real-kernel case under every policy: VMA rows, graph nodes, the last merge explained", async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    const text = readFileSync(join(CASES_DIR, "merge-selftest-mprotect_unfaulted_left_faulted_right.txt"), "utf8");
+    const text = caseText("merge-selftest-mprotect_unfaulted_left_faulted_right");
     const ops = parseScenario(text);
     const { url, server } = await servePlayground(0);
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
@@ -113,6 +111,27 @@ describe.runIf(hasChromium)("the HTML report in a real browser", () => {
       }
       expect(errors).toEqual([]);
       await page.screenshot({ path: `${ARTIFACTS}playground.png`, fullPage: true });
+    } finally {
+      await browser.close();
+      server.close();
+    }
+  });
+
+  test("the playground's no-zero-page switch: a read fault then gives an anonymous page, and the URL keeps it", async () => {
+    const { url, server } = await servePlayground(0);
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${url}#${new URLSearchParams({ k: "2", s: "mmap 100 4 r anon\ntouch 100 2 r\n" })}`);
+      await page.waitForSelector("body[data-ready='1']");
+      const row = page.locator('section.policy[data-policy="linux-6.18"] tr.vma').first();
+      expect(await row.textContent()).toContain("0 anon");
+      await page.check("#nozero");
+      expect(await row.textContent()).toContain("2 anon");
+      expect(new URLSearchParams(new URL(page.url()).hash.slice(1)).get("z")).toBe("0");
+      await page.reload();
+      await page.waitForSelector("body[data-ready='1']");
+      expect(await page.isChecked("#nozero")).toBe(true);
     } finally {
       await browser.close();
       server.close();

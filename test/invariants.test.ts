@@ -1,13 +1,11 @@
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { parseScenario, runOps, System } from "../src/index.js";
+import { parseScenario, runOps, System, type SystemOptions } from "../src/index.js";
 import { FAMILIES, generateScenario } from "../src/scenario/generate.js";
-import { CASES_DIR, caseNames } from "./support/cases.js";
+import { caseNames, caseText } from "./support/cases.js";
 
 /** Runs a scenario checking every invariant after every op, then exits everyone and checks for leaks; returns the ops run. */
-function runChecked(text: string, name: string): number {
-  const sys = System.createSync();
+function runChecked(text: string, name: string, opts: SystemOptions = {}): number {
+  const sys = System.createSync(opts);
   const ops = parseScenario(text, name);
   runOps(sys, ops, (op) => {
     try {
@@ -28,7 +26,10 @@ function runChecked(text: string, name: string): number {
 
 describe("invariants after every op, and no leaks after exit", () => {
   test("every real-kernel case", () => {
-    for (const name of caseNames()) runChecked(readFileSync(join(CASES_DIR, `${name}.txt`), "utf8"), name);
+    for (const name of caseNames()) runChecked(caseText(name), name);
+  });
+  test("every real-kernel case without the zero page (read faults allocate folios)", () => {
+    for (const name of caseNames()) runChecked(caseText(name), name, { zeroPage: false });
   });
   // 9 families x 60 seeds x 100 ops: over 50,000 ops validated in all.
   for (const family of FAMILIES) {

@@ -7,7 +7,7 @@ import { type MergeFacts, type MergePolicy, parseScenario, POLICIES, runOps, Sys
 // compare() runs workers from the built package (dist/compare-worker.js): test that build.
 import { compare } from "../dist/compare.js";
 import { FAMILIES, generateScenario } from "../src/scenario/generate.js";
-import { CASES_DIR, caseNames } from "./support/cases.js";
+import { CASES_DIR, caseNames, caseText } from "./support/cases.js";
 
 /** Runs scenario text under a policy; returns the system. */
 function run(policy: string, text: string, forkReuse = true): System {
@@ -105,7 +105,7 @@ describe("each policy's distinguishing behaviour", () => {
   });
 
   test("matena-2022: a faulted VMA moved by mremap takes the pgoff of where it lands and merges there", () => {
-    const text = readFileSync(join(CASES_DIR, "merge-selftest-mremap_unfaulted_between_faulted.txt"), "utf8");
+    const text = caseText("merge-selftest-mremap_unfaulted_between_faulted");
     const counts = Object.fromEntries(POLICIES.map((p) => [p, vmaCount(run(p, text))]));
     expect(counts["matena-2022"]).toBeLessThan(counts["linux-6.18"]);
     const sys = run("matena-2022", text);
@@ -130,7 +130,7 @@ describe("policies over the real-kernel cases and random workloads", () => {
     const totals = new Map<string, number[]>();
     const exceptions: string[] = [];
     for (const name of caseNames()) {
-      const text = readFileSync(join(CASES_DIR, `${name}.txt`), "utf8");
+      const text = caseText(name);
       const [l618, pre, matena, union, none] = POLICIES.map((p) => vmaCount(run(p, text)));
       const family = name.startsWith("merge-selftest") ? "merge-selftest" : name.replace(/-\d+$/, "");
       const t = totals.get(family) ?? [0, 0, 0, 0, 0];
@@ -221,7 +221,7 @@ describe("merge policies written in TypeScript", () => {
 
   test("the kernel's rule written in TypeScript reproduces linux-6.18 on every case", () => {
     for (const name of caseNames()) {
-      const ops = parseScenario(readFileSync(join(CASES_DIR, `${name}.txt`), "utf8"));
+      const ops = parseScenario(caseText(name));
       const builtIn = System.createSync();
       const user = System.createSync({ policy: ts618 });
       expect(runOps(user, ops), name).toEqual(runOps(builtIn, ops));

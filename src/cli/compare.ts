@@ -18,6 +18,7 @@ export interface CompareCliOptions {
   process?: number;
   policies: string[] | "all";
   forkReuse: boolean | "both";
+  zeroPage: boolean;
   json?: string;
 }
 
@@ -72,11 +73,11 @@ export async function runCompare(opts: CompareCliOptions): Promise<PolicyRun[]> 
   if (opts.scenario !== undefined) scenario = readFileSync(opts.scenario, "utf8");
   else if (opts.workload !== undefined) scenario = workloadScenario(opts.workload);
   else {
-    const replay = traceToScenario(readFileSync(opts.trace!, "utf8"));
+    const replay = traceToScenario(readFileSync(opts.trace!, "utf8"), { zeroPage: opts.zeroPage });
     console.log(formatReplayStats(opts.trace!, replay.stats));
     scenario = replay.scenario;
   }
-  const runs = await compare({ scenario, policies: opts.policies, forkReuse: opts.forkReuse, process: opts.process });
+  const runs = await compare({ scenario, policies: opts.policies, forkReuse: opts.forkReuse, zeroPage: opts.zeroPage, process: opts.process });
   const headers = ["", ...runs.map((r) => runLabel(r, opts.forkReuse === "both"))];
   const what = opts.scenario ?? opts.trace ?? `workload ${opts.workload!.name} seed ${opts.workload!.seed ?? 1}`;
   console.log(`${what}: ${runs[0].ops} ops`);

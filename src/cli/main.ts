@@ -7,7 +7,8 @@ import { runDemo } from "./demo.js";
 import { runScenarioFiles } from "./scenario.js";
 import { ScenarioSyntaxError } from "../scenario/parse.js";
 import { readFileSync, writeFileSync } from "node:fs";
-import { kernelCheck } from "../kernel/check.js";
+import { hostProfile, kernelCheck } from "../kernel/check.js";
+import { formatHost, probeHost } from "../kernel/host.js";
 import { FAMILIES, generateScenario, type Family } from "../scenario/generate.js";
 import { KernelCheckError } from "../kernel/helper.js";
 import { POLICIES } from "../system.js";
@@ -25,16 +26,23 @@ import { TraceSyntaxError } from "../trace/strace.js";
 const USAGE = `vmalab ${VERSION} — a laboratory for Linux VMA management
 
 Usage:
-  vmalab scenario FILE... [--policy NAME] [--json]
-      Run scenarios (design.md §6) and print each dump like /proc/PID/maps
+  vmalab scenario FILE... [--policy NAME] [--json] [--no-zero-page]
+      Run scenarios (README: Scenarios) and print each dump like /proc/PID/maps
       (pages, perms, kind, anonymous pages, VmFlags), rmap answers and failed
       ops; --json prints the JSON lines instead.
   vmalab kernel-check FILE... [--policy NAME]
-      Run each scenario on this machine's Linux kernel (through a small C
-      helper compiled on first use) and on the simulator; print PASS or FAIL
-      and the first difference. Exit status 1 when any fails.
+      Probe this machine's kernel (vmalab host), then run each scenario on it
+      (through a small C helper compiled on first use) and on the simulator
+      set up as that kernel behaves; print PASS or FAIL and the first
+      difference (THP where only VMAs that may hold a huge page differ).
+      Exit status 1 when any fails.
+  vmalab host [--json]
+      Print what this machine's kernel does that changes results: the shared
+      zero page, THP mode, vm.max_map_count, vm.mmap_min_addr, overcommit,
+      the soft-dirty flag.
   vmalab compare (--scenario FILE | --workload NAME [--seed S] [--ops N] | --trace FILE)
                  [--policy all|NAME,NAME...] [--fork-reuse on|off|both] [--json FILE] [--html FILE] [--process N]
+                 [--no-zero-page]
       Run the scenario (or a generated workload: a workload or generate
       family; or a recorded trace) once per merge policy on worker threads and print the
       metrics side by side: VMAs, merges by kind, refused merges by reason,
@@ -43,7 +51,7 @@ Usage:
       report with charts, a strip map and the anon_vma graph of a process
       (--process N; else the lowest id alive at the end).
       Policies: ${POLICIES.join(", ")}.
-  vmalab explain FILE [--policy NAME] [--op N]
+  vmalab explain FILE [--policy NAME] [--op N] [--no-zero-page]
       Run the scenario and show every merge it tried (or those of op N):
       prev | range | next as mm/vma.c's comments draw them, the rule that
       decided each side, and what merged.
@@ -51,16 +59,17 @@ Usage:
       Run a program under perf trace (syscalls and page faults; where it
       works) or strace -f (syscalls only) and write its trace (default
       vmalab.trace): the memory, process and open/close syscalls.
-  vmalab trace FILE [--strict] [--out SCENARIO]
+  vmalab trace FILE [--strict] [--out SCENARIO] [--no-zero-page]
       Read a trace, turn it into a scenario at the traced addresses and print
       what it held and what had to be rebuilt (README: Traces); --out writes
       the scenario. --strict stops at the first unreadable line.
   vmalab workload NAME [--processes N] [--vmas N] [--ops N] [--faults F] [--seed S]
                   [--policy NAME] [--fork-reuse on|off] [--quiet] [--json FILE] [--scenario-out FILE]
+                  [--no-zero-page]
       Generate a workload (${WORKLOADS.join(", ")}) at that size and run it in
       op batches: wall time, ops/s, peak memory and metrics. A progress bar
       shows on a terminal; Ctrl-C stops it with the metrics so far.
-  vmalab playground [--port N]
+  vmalab playground [--port N] [--no-zero-page]
       Serve the browser playground on localhost: type or pick a scenario,
       step it op by op under every policy side by side.
   vmalab generate FAMILY SEED [--ops N]
@@ -71,6 +80,11 @@ Usage:
       find_vma, vma_lookup, gap search and churn on it (default N = 100000).
   vmalab --version
   vmalab --help
+
+--no-zero-page runs the simulator as a kernel without the shared zero page
+(s390 guests, kernels booted without it): a read fault of private anonymous
+memory allocates a page and prepares an anon_vma. \`vmalab host\` tells which
+kind this machine is.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -87,10 +101,10 @@ async function main(argv: string[]): Promise<number> {
     const { values, positionals } = parseArgs({
       args: rest,
       allowPositionals: true,
-      options: { policy: { type: "string", default: "linux-6.18" }, json: { type: "boolean", default: false } },
+      options: { policy: { type: "string", default: "linux-6.18" }, json: { type: "boolean", default: false }, "no-zero-page": { type: "boolean", default: false } },
     });
     if (positionals.length === 0) throw new UsageError("scenario needs at least one FILE");
-    runScenarioFiles(positionals, values.policy, values.json);
+    runScenarioFiles(positionals, { policy: values.policy, zeroPage: !values["no-zero-page"] }, values.json);
     return 0;
   }
   if (command === "kernel-check") {
@@ -100,17 +114,34 @@ async function main(argv: string[]): Promise<number> {
       options: { policy: { type: "string", default: "linux-6.18" } },
     });
     if (positionals.length === 0) throw new UsageError("kernel-check needs at least one FILE");
+    const host = hostProfile();
+    console.log(formatHost(host));
     let failed = 0;
+    let thp = 0;
     for (const file of positionals) {
       const r = kernelCheck(readFileSync(file, "utf8"), file, values.policy);
-      console.log(`${r.pass ? "PASS" : "FAIL"} ${file}`);
-      if (!r.pass) {
+      if (r.pass) {
+        console.log(`PASS ${file}`);
+      } else if (r.thp.length) {
+        thp++;
+        console.log(`THP  ${file}: differs only in VMAs that THP (${host.thp}) may back with huge pages: ${r.thp.join(", ")}`);
+        console.log(r.difference);
+      } else {
         failed++;
+        console.log(`FAIL ${file}`);
         console.log(r.difference);
       }
     }
-    console.log(`${positionals.length - failed} passed, ${failed} failed`);
+    const passed = positionals.length - failed - thp;
+    console.log(`${passed} passed, ${failed} failed${thp ? `, ${thp} differ by THP (not modelled)` : ""}`);
     return failed ? 1 : 0;
+  }
+  if (command === "host") {
+    const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { json: { type: "boolean", default: false } } });
+    if (positionals.length) throw new UsageError("host takes no FILE");
+    const host = probeHost();
+    console.log(values.json ? JSON.stringify(host, null, 2) : formatHost(host));
+    return 0;
   }
   if (command === "compare") {
     const { values, positionals } = parseArgs({
@@ -127,6 +158,7 @@ async function main(argv: string[]): Promise<number> {
         policy: { type: "string", default: "all" },
         "fork-reuse": { type: "string", default: "on" },
         json: { type: "string" },
+        "no-zero-page": { type: "boolean", default: false },
       },
     });
     const inputs = [values.scenario, values.workload, values.trace].filter((x) => x !== undefined).length;
@@ -142,6 +174,7 @@ async function main(argv: string[]): Promise<number> {
       trace: values.trace,
       policies,
       forkReuse: reuse,
+      zeroPage: !values["no-zero-page"],
       json: values.json,
       html: values.html,
       process: values.process === undefined ? undefined : positiveInt(values.process, "--process", 0),
@@ -152,13 +185,13 @@ async function main(argv: string[]): Promise<number> {
     const { values, positionals } = parseArgs({
       args: rest,
       allowPositionals: true,
-      options: { policy: { type: "string", default: "linux-6.18" }, op: { type: "string" } },
+      options: { policy: { type: "string", default: "linux-6.18" }, op: { type: "string" }, "no-zero-page": { type: "boolean", default: false } },
     });
     if (positionals.length !== 1) throw new UsageError("explain needs one FILE");
     const op = values.op === undefined ? undefined : Number(values.op);
     if (op !== undefined && !(Number.isSafeInteger(op) && op >= 0)) throw new UsageError(`--op takes an op number, got '${values.op}'`);
     const [file] = positionals;
-    console.log(explainScenario(readFileSync(file, "utf8"), { policy: values.policy, op, file }));
+    console.log(explainScenario(readFileSync(file, "utf8"), { policy: values.policy, op, file, zeroPage: !values["no-zero-page"] }));
     return 0;
   }
   if (command === "record") {
@@ -180,10 +213,13 @@ async function main(argv: string[]): Promise<number> {
     const { values, positionals } = parseArgs({
       args: rest,
       allowPositionals: true,
-      options: { strict: { type: "boolean", default: false }, out: { type: "string" } },
+      options: { strict: { type: "boolean", default: false }, out: { type: "string" }, "no-zero-page": { type: "boolean", default: false } },
     });
     if (positionals.length !== 1) throw new UsageError("trace needs one FILE");
-    const { scenario, stats } = traceToScenario(readFileSync(positionals[0], "utf8"), { strict: values.strict });
+    const { scenario, stats } = traceToScenario(readFileSync(positionals[0], "utf8"), {
+      strict: values.strict,
+      zeroPage: !values["no-zero-page"],
+    });
     if (values.out) writeFileSync(values.out, scenario);
     console.log(formatReplayStats(positionals[0], stats));
     return 0;
@@ -203,6 +239,7 @@ async function main(argv: string[]): Promise<number> {
         quiet: { type: "boolean", default: false },
         json: { type: "string" },
         "scenario-out": { type: "string" },
+        "no-zero-page": { type: "boolean", default: false },
       },
     });
     if (positionals.length !== 1) throw new UsageError(`workload needs a NAME (${WORKLOADS.join(", ")})`);
@@ -219,6 +256,7 @@ async function main(argv: string[]): Promise<number> {
       seed: positiveInt(values.seed, "--seed"),
       policy: values.policy,
       forkReuse: reuse === "on",
+      zeroPage: !values["no-zero-page"],
       quiet: values.quiet,
       json: values.json,
       scenarioOut: values["scenario-out"],
@@ -226,11 +264,15 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === "playground") {
-    const { values } = parseArgs({ args: rest, options: { port: { type: "string", default: "8080" } } });
+    const { values } = parseArgs({
+      args: rest,
+      options: { port: { type: "string", default: "8080" }, "no-zero-page": { type: "boolean", default: false } },
+    });
     const port = Number(values.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port takes a port number, got '${values.port}'`);
     const { url } = await servePlayground(port);
-    console.log(`vmalab playground at ${url} (Ctrl-C stops it)`);
+    // The page reads its settings from the URL's fragment.
+    console.log(`vmalab playground at ${url}${values["no-zero-page"] ? "#z=0" : ""} (Ctrl-C stops it)`);
     await new Promise(() => {});
   }
   if (command === "generate") {

@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { parseScenario } from "../scenario/parse.js";
 import { runOps, type ScenarioRecord } from "../scenario/run.js";
-import { System } from "../system.js";
+import { System, type SystemOptions } from "../system.js";
 
 /** Human form of one record: dumps look like /proc/PID/maps in pages, with the VmFlags. */
 export function formatRecord(r: ScenarioRecord, ops: { line: number }[]): string {
@@ -20,10 +20,10 @@ export function formatRecord(r: ScenarioRecord, ops: { line: number }[]): string
   return [`proc ${r.proc}: dump ${r.dump} (${r.vmas.length} VMAs)`, ...lines].join("\n");
 }
 
-export function runScenarioFiles(files: string[], policy: string, json: boolean): void {
+export function runScenarioFiles(files: string[], opts: SystemOptions, json: boolean): void {
   for (const file of files) {
     const ops = parseScenario(readFileSync(file, "utf8"), file);
-    const records = runOps(System.createSync({ policy }), ops);
+    const records = runOps(System.createSync(opts), ops);
     if (json) {
       console.log(JSON.stringify({ scenario: file }));
       for (const r of records) console.log(JSON.stringify(r));

@@ -11,6 +11,7 @@ export interface WorkloadCliOptions extends WorkloadOptions {
   name: string;
   policy: string;
   forkReuse: boolean;
+  zeroPage: boolean;
   quiet: boolean;
   json?: string;
   scenarioOut?: string;

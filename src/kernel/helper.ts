@@ -15,12 +15,17 @@ import { ADVICE, PROT } from "../vmflags.js";
 const SOURCE = new URL("../../native/kernel-helper.c", import.meta.url);
 export class KernelCheckError extends Error {}
 
+/** Where the helper and what it found are kept, per user. */
+export function cacheDir(): string {
+  return join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "vmalab");
+}
+
 /** The compiled helper's path, compiling it if needed. */
 export function helperBinary(): string {
   if (process.platform !== "linux") throw new KernelCheckError(`kernel-check needs Linux (this is ${process.platform})`);
   const source = readFileSync(SOURCE);
   const hash = createHash("sha256").update(source).digest("hex").slice(0, 16);
-  const dir = join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "vmalab");
+  const dir = cacheDir();
   const bin = join(dir, `kernel-helper-${hash}`);
   if (existsSync(bin)) return bin;
   mkdirSync(dir, { recursive: true });

@@ -99,7 +99,7 @@ function cloneKind(name: string, args: string[]): { thread: boolean; vfork: bool
 }
 
 /** Converts a trace (strace -f output) to a scenario; replays it on linux-6.18 as it goes to apply the rules. */
-export function traceToScenario(text: string, opts: { strict?: boolean } = {}): { scenario: string; stats: ReplayStats } {
+export function traceToScenario(text: string, opts: { strict?: boolean; zeroPage?: boolean } = {}): { scenario: string; stats: ReplayStats } {
   const { events, stats: parsed } = isPerfTrace(text) ? parsePerfTrace(text, opts.strict) : parseStrace(text, opts.strict);
   const stats: ReplayStats = {
     ...parsed,
@@ -115,7 +115,7 @@ export function traceToScenario(text: string, opts: { strict?: boolean } = {}): 
     faultsSkipped: 0,
     ops: 0,
   };
-  const sys = System.createSync({ maxMapCount: 1 << 30 });
+  const sys = System.createSync({ maxMapCount: 1 << 30, zeroPage: opts.zeroPage });
   const run = new ScenarioRun(sys);
   const out: string[] = ["# replayed from a trace by vmalab"];
   const owner = new Map<number, number>(); // tid -> process id

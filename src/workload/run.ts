@@ -26,6 +26,8 @@ export interface WorkloadRun {
 export interface WorkloadRunOptions extends WorkloadOptions {
   policy?: string | MergePolicy;
   forkReuse?: boolean;
+  /** The shared zero page (default true; SystemOptions.zeroPage). */
+  zeroPage?: boolean;
   /** Bytes of wasm memory the run may use (SystemOptions.memoryLimit). */
   memoryLimit?: number;
   /** Called after each batch with the ops done so far; return true to stop. */
@@ -51,6 +53,7 @@ export async function runWorkload(name: string, opts: WorkloadRunOptions = {}): 
   const sys = System.createSync({
     policy: opts.policy,
     forkReuse: opts.forkReuse,
+    zeroPage: opts.zeroPage,
     memoryLimit: opts.memoryLimit,
     maxMapCount: 1 << 30,
   });

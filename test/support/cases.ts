@@ -1,17 +1,38 @@
-// The real-kernel cases in ../shared/cases and how a run is compared with them.
+// The real-kernel cases in test/cases and how a run is compared with them.
 
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { runScenario, type ScenarioRecord } from "../../src/index.js";
+import { runScenario, type ScenarioRecord, type SystemOptions } from "../../src/index.js";
 
-export const CASES_DIR = new URL("../../../shared/cases/", import.meta.url).pathname;
+export const CASES_DIR = new URL("../cases/", import.meta.url).pathname;
 
+/** The kernels' outputs: a folder of test/cases and the System options that model its host. */
+export const KERNELS = {
+  "6.18": {},
+  "6.18-nozero": { zeroPage: false },
+} satisfies Record<string, SystemOptions>;
+export type KernelName = keyof typeof KERNELS;
+
+/** The case names; a missing or empty folder is an error, never an empty list. */
 export function caseNames(): string[] {
-  if (!existsSync(CASES_DIR)) return [];
-  return readdirSync(CASES_DIR)
-    .filter((f) => f.endsWith(".txt") && f !== "README.txt")
+  const names = readdirSync(CASES_DIR)
+    .filter((f) => f.endsWith(".txt"))
     .map((f) => f.slice(0, -4))
     .sort();
+  if (names.length === 0) throw new Error(`no scenarios in ${CASES_DIR}`);
+  return names;
+}
+
+export function caseText(name: string): string {
+  return readFileSync(join(CASES_DIR, `${name}.txt`), "utf8");
+}
+
+/** What kernel `kernel` produced for case `name` (its folder must hold every case). */
+export function kernelRecords(name: string, kernel: KernelName): ScenarioRecord[] {
+  return readFileSync(join(CASES_DIR, kernel, `${name}.jsonl`), "utf8")
+    .split("\n")
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as ScenarioRecord);
 }
 
 /** Records with vmflags as sorted sets, so that order inside the flag string does not matter. */
@@ -21,11 +42,8 @@ export function normalize(records: ScenarioRecord[]): unknown[] {
   );
 }
 
-export function runCase(name: string): { got: unknown[]; want: unknown[] } {
-  const text = readFileSync(join(CASES_DIR, `${name}.txt`), "utf8");
-  const want = readFileSync(join(CASES_DIR, `${name}.kernel.jsonl`), "utf8")
-    .split("\n")
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as ScenarioRecord);
-  return { got: normalize(runScenario(text, {}, `${name}.txt`)), want: normalize(want) };
+/** The simulator's records for a case under the options of `kernel`'s host, and the kernel's. */
+export function runCase(name: string, kernel: KernelName = "6.18"): { got: unknown[]; want: unknown[] } {
+  const got = runScenario(caseText(name), KERNELS[kernel], `${name}.txt`);
+  return { got: normalize(got), want: normalize(kernelRecords(name, kernel)) };
 }
