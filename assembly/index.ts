@@ -188,6 +188,18 @@ export function mm_madvise(m: u32, start: f64, len: f64, advice: i32): i32 {
   endReservedOp();
   return r;
 }
+/** A VMA of a snapshot, with exact vm_flags and no merge (mm.restoreVma): 0 or a negated errno. */
+export function mm_restore_vma(m: u32, start: f64, len: f64, vmFlags: f64, file: u32, pgoff: f64): i32 {
+  let r = mm.restoreVma(m, page(start), page(start) + page(len), <u64>vmFlags, file, page(pgoff));
+  endReservedOp();
+  return r;
+}
+/** Present anonymous pages of a snapshot (mm.restoreAnon): 0 or a negated errno. */
+export function mm_restore_anon(m: u32, start: f64, len: f64): i32 {
+  let r = mm.restoreAnon(m, page(start), page(len));
+  endReservedOp();
+  return r;
+}
 /** The new address, or a negated errno. */
 export function mm_mremap(m: u32, addr: f64, oldLen: f64, newLen: f64, flags: u32, newAddr: f64): f64 {
   let r = mremap(m, page(addr), page(oldLen), page(newLen), flags, page(newAddr));

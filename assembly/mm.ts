@@ -27,7 +27,7 @@ import {
   vmaPgoff, vmaStart, vmas, setVmaAnonVma, setVmaEnd, setVmaFile, setVmaFlags, setVmaMm, setVmaPgoff, setVmaStart,
 } from "./vma";
 
-import { EACCES, EFAULT, EINVAL, ENOMEM } from "./errno";
+import { EACCES, EEXIST, EFAULT, EINVAL, ENOMEM } from "./errno";
 
 // mm record.
 const MM_MAP: usize = 0;
@@ -355,6 +355,8 @@ const MMAP_MIN: u64 = 16;
 const UNMAPPED_BASE: u64 = TASK_SIZE / 3;
 /** stack_guard_gap: 1 MiB below a VM_GROWSDOWN VMA stays free. */
 const STACK_GUARD_GAP: u64 = 256;
+/** RLIMIT_STACK's usual soft limit (8 MiB): how large a growing stack may get. */
+const RLIMIT_STACK_PAGES: u64 = 2048;
 /** PMD_SIZE in pages: the THP alignment of large anonymous mappings. */
 const PMD_PAGES: u64 = 512;
 
@@ -475,18 +477,56 @@ export function mmapFixed(mm: usize, start: u64, len: u64, prot: u32, flags: u32
 
   vmgNew(mm, prev, next, start, end, vmFlags, file, pgoff);
   let vma = vmaMergeNewRange();
-  if (vma == 0) {
-    vma = vmas.alloc();
-    setVmaMm(vma, mm);
-    setVmaStart(vma, start);
-    setVmaEnd(vma, end);
-    setVmaPgoff(vma, pgoff);
-    setVmaFlags(vma, vmFlags);
-    setVmaFile(vma, file);
-    vmaStore(mm, vma);
-  }
+  if (vma == 0) vma = vmaLink(mm, start, end, vmFlags, file, pgoff);
   if ((flags & MAP_POPULATE) != 0) populate(mm, start, end);
   return <i64>vma;
+}
+
+/** A new VMA for [start, end), stored in the tree (vma_link() after a refused merge). */
+function vmaLink(mm: usize, start: u64, end: u64, vmFlags: u64, file: u32, pgoff: u64): usize {
+  let vma = vmas.alloc();
+  setVmaMm(vma, mm);
+  setVmaStart(vma, start);
+  setVmaEnd(vma, end);
+  setVmaPgoff(vma, pgoff);
+  setVmaFlags(vma, vmFlags);
+  setVmaFile(vma, file);
+  vmaStore(mm, vma);
+  return vma;
+}
+
+// ---- a layout restored from a snapshot ---------------------------------------
+
+/**
+ * A VMA as a snapshot of the kernel's view shows it (the layout execve built,
+ * which no syscall shows): inserted with its exact vm_flags and without
+ * merging, as the ELF loader and setup_arg_pages() leave it. [start, end)
+ * must be free. Returns 0 or a negated errno.
+ */
+export function restoreVma(mm: usize, start: u64, end: u64, vmFlags: u64, file: u32, pgoff: u64): i32 {
+  if (start >= end) return EINVAL;
+  let next = findVma(mm, start);
+  if (next != 0 && vmaStart(next) < end) return EEXIST;
+  if (mapCount(mm) >= maxMapCount) return ENOMEM;
+  if (!reserveOp(mm, start, end, 0)) return ENOMEM;
+  vmaLink(mm, start, end, vmFlags, file, pgoff);
+  return 0;
+}
+
+/**
+ * Present anonymous pages a snapshot shows in [start, start + n): what the
+ * kernel wrote there (arguments on the stack, the zeroed tail of a data
+ * segment), faulted as writes whatever the VMA now allows. EFAULT where no
+ * private VMA is.
+ */
+export function restoreAnon(mm: usize, start: u64, n: u64): i32 {
+  if (!reserveOp(mm, start, start + n, faultPages(n))) return ENOMEM;
+  for (let addr = start; addr < start + n; addr++) {
+    let vma = vmaLookup(mm, addr);
+    if (vma == 0 || (vmaFlags(vma) & VM_SHARED) != 0) return EFAULT;
+    handleFault(mm, vma, addr, true);
+  }
+  return 0;
 }
 
 /** Pages an op may fault in, as a reservation count: beyond 2^31 no reservation can succeed anyway. */
@@ -540,15 +580,39 @@ export function handleFault(mm: usize, vma: usize, addr: u64, write: bool): void
 }
 
 /**
+ * expand_downwards(): a fault below a VM_GROWSDOWN VMA grows it down to the
+ * faulting page, unless that comes within stack_guard_gap of an accessible
+ * VMA below that is not a stack itself, or the stack would pass
+ * RLIMIT_STACK. The anon_vma is prepared first, as the kernel does.
+ */
+function expandDownwards(mm: usize, vma: usize, addr: u64): bool {
+  if ((vmaFlags(vma) & VM_GROWSDOWN) == 0 || addr < MMAP_MIN) return false;
+  let prev = vmaBefore(mm, vmaStart(vma));
+  if (prev != 0 && (vmaFlags(prev) & VM_GROWSDOWN) == 0 && (vmaFlags(prev) & (VM_READ | VM_WRITE | VM_EXEC)) != 0 &&
+      addr - vmaEnd(prev) < STACK_GUARD_GAP) return false;
+  let grow = vmaStart(vma) - addr;
+  if (grow > vmaPgoff(vma) || vmaEnd(vma) - addr > RLIMIT_STACK_PAGES) return false;
+  if (vmaAnonVma(vma) == 0) anonVmaPrepare(vma, prev, vmaNext(mm, vma));
+  vmaAdjust(vma, addr, vmaEnd(vma), vmaPgoff(vma) - grow);
+  vmaStore(mm, vma);
+  return true;
+}
+
+/**
  * Touches `n` pages from `start` in order, as a program reading or writing
- * them would. EFAULT at the first page that is unmapped, not accessible that
- * way or past the end of its backing object; the pages before it stay touched.
+ * them would (a stack grows down to meet a touch below it). EFAULT at the
+ * first page that is unmapped, not accessible that way or past the end of
+ * its backing object; the pages before it stay touched.
  */
 export function touch(mm: usize, start: u64, n: u64, write: bool): i32 {
   if (!reserveOp(mm, start, start + n, faultPages(n))) return ENOMEM;
   for (let addr = start; addr < start + n; addr++) {
     let vma = vmaLookup(mm, addr);
-    if (vma == 0) return EFAULT;
+    if (vma == 0) {
+      // lock_mm_and_find_vma(): only the VMA above may take the page, by growing down to it.
+      vma = findVma(mm, addr);
+      if (vma == 0 || !expandDownwards(mm, vma, addr)) return EFAULT;
+    }
     let f = vmaFlags(vma);
     if (write ? (f & VM_WRITE) == 0 : (f & (VM_READ | VM_WRITE | VM_EXEC)) == 0) return EFAULT;
     // Past the end of its file or shmem object the access is SIGBUS: a fault too.

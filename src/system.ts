@@ -9,7 +9,7 @@ import { metrics, type Metrics } from "./metrics.js";
 import { type MergePolicy, USER_POLICY_ID, userAction, userMergeableBridge } from "./policy.js";
 import { checkPage, Core, ERRNO, fail, VmalabError } from "./wasm.js";
 import { OP, type OpStream } from "./workload/stream.js";
-import { ADVICE, type Advice, permsString, PROT, type Prot, VM, vmFlagsString } from "./vmflags.js";
+import { ADVICE, type Advice, permsString, PROT, type Prot, VM, vmFlagsFromString, vmFlagsString } from "./vmflags.js";
 
 export type { Advice, Prot };
 
@@ -436,6 +436,42 @@ export class Process {
     const r = this.ex.mm_mmap(this.mm, start ?? 0, pages, PROT[prot], flags, file, pgoff);
     if (r < 0) fail(r, `mmap ${start ?? "(anywhere)"} ${pages}`);
     return r;
+  }
+
+  /**
+   * A VMA as a snapshot of the kernel's view shows it, inserted with exactly
+   * these vm_flags (an smaps VmFlags list, mnemonics vmalab models) and not
+   * merged, then the present anonymous pages `anon` ([start, pages] runs)
+   * faulted as writes: how a trace replay starts from the layout execve built.
+   */
+  restore(start: number, pages: number, vmFlags: string, backing: Backing, anon: [number, number][] = []): void {
+    checkPage(start, "start");
+    checkPage(pages, "pages");
+    const { flags, unknown } = vmFlagsFromString(vmFlags);
+    if (unknown.length) throw new VmalabError("EINVAL", `VmFlags vmalab does not model: ${unknown.join(" ")}`);
+    for (const [at, n] of anon) {
+      if (!(Number.isSafeInteger(at) && Number.isSafeInteger(n) && n > 0 && at >= start && at + n <= start + pages)) {
+        throw new VmalabError("EINVAL", `anonymous pages [${at}, +${n}) are not inside the VMA [${start}, ${start + pages})`);
+      }
+    }
+    let file = 0;
+    let pgoff = start;
+    if (backing.kind === "shared-anon") {
+      file = this.system.shmemId(pages);
+      pgoff = 0;
+    } else if (backing.kind === "file") {
+      file = this.system.fileId(backing.name);
+      pgoff = checkPage(backing.pgoff, "pgoff");
+    }
+    let r = this.ex.mm_restore_vma(this.mm, start, pages, flags, file, pgoff);
+    if (r < 0) fail(r, `restore ${start} ${pages}`);
+    for (const [at, n] of anon) {
+      r = this.ex.mm_restore_anon(this.mm, at, n);
+      if (r < 0) {
+        this.ex.mm_munmap(this.mm, start, pages); // nothing half restored
+        fail(r, `restore anon ${at} ${n}`);
+      }
+    }
   }
 
   munmap(start: number, pages: number): void {

@@ -68,6 +68,20 @@ export function vmFlagsString(flags: number): string {
   return out.join(" ");
 }
 
+const BY_MNEMONIC = new Map(MNEMONICS.map(([bit, name]) => [name, bit]));
+
+/** vm_flags from an smaps VmFlags list; mnemonics vmalab does not model are returned apart. */
+export function vmFlagsFromString(text: string): { flags: number; unknown: string[] } {
+  let flags = 0;
+  const unknown: string[] = [];
+  for (const name of text.split(/[\s,]+/).filter(Boolean)) {
+    const bit = BY_MNEMONIC.get(name);
+    if (bit === undefined) unknown.push(name);
+    else flags += flags & bit ? 0 : bit; // bits above 2^31: no 32-bit bitwise or
+  }
+  return { flags, unknown };
+}
+
 /** The permission column of /proc/PID/maps: rwx and p (private) or s (may share). */
 export function permsString(flags: number): string {
   return (

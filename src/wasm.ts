@@ -92,6 +92,8 @@ export interface CoreExports {
   sys_set_object_size(id: number, pages: number): number;
   sys_set_fork_reuse(on: number): void;
   sys_set_zero_page(on: number): void;
+  mm_restore_vma(m: number, start: number, len: number, vmFlags: number, file: number, pgoff: number): number;
+  mm_restore_anon(m: number, start: number, len: number): number;
   sys_set_overcommit_never(on: number): void;
   sys_set_policy(p: number, userAction: number): void;
   sys_stat(which: number): number;

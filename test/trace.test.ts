@@ -143,7 +143,7 @@ describe("perf trace", () => {
       "exit",
     ]);
     expect(stats).toMatchObject({ badLines: [9], threads: 1, processes: 1, faults: 3, faultsSkipped: 0 });
-    expect(stats.approximated).toEqual({ "clone3 flags unknown: a thread": 1 });
+    expect(stats.approximated).toEqual({ "clone3 flags unknown: a thread until it execs": 1 });
     expect(() => traceToScenario(PERF, { strict: true })).toThrow(/^line 9: LOST 3 events!/);
   });
 });
@@ -168,7 +168,7 @@ describe("recorded programs replay as they ran", () => {
     }
     const maps = join(dir, `${tracer}.maps`);
     const trace = join(dir, `${tracer}.trace`);
-    expect(recordTrace(bin, [maps], trace, tracer)).toBe(0);
+    expect(recordTrace(bin, [maps], trace, { tracer })).toBe(0);
     const { scenario, stats } = traceToScenario(readFileSync(trace, "utf8"));
     const records = runOps(System.createSync({ maxMapCount: 1 << 30 }), parseScenario(scenario));
     const dump = records.filter((r) => "dump" in r && r.proc === 0).at(-1);
@@ -212,7 +212,7 @@ describe("recorded programs replay as they ran", () => {
       `${name}: the replay runs to the end with sane metrics`,
       () => {
         const trace = join(dir, `${name}.trace`);
-        expect(recordTrace(cmd, [...args], trace, hasPerf ? "perf" : "strace")).toBe(0);
+        expect(recordTrace(cmd, [...args], trace, { tracer: hasPerf ? "perf" : "strace" })).toBe(0);
         const { scenario, stats } = traceToScenario(readFileSync(trace, "utf8"));
         expect(stats.badLines).toEqual([]);
         expect(stats.calls.mmap).toBeGreaterThan(5);

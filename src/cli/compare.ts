@@ -5,6 +5,7 @@ import { compare, type PolicyRun, runLabel, type WorkloadSpec, workloadScenario 
 import type { Metrics } from "../metrics.js";
 import { htmlReport } from "../report/html.js";
 import { formatTable } from "../report/table.js";
+import { readTraceFile } from "../trace/file.js";
 import { formatReplayStats, traceToScenario } from "../trace/replay.js";
 
 export interface CompareCliOptions {
@@ -18,7 +19,8 @@ export interface CompareCliOptions {
   process?: number;
   policies: string[] | "all";
   forkReuse: boolean | "both";
-  zeroPage: boolean;
+  /** The shared zero page; for a trace, default: what its recording's header says. */
+  zeroPage?: boolean;
   json?: string;
 }
 
@@ -70,14 +72,17 @@ const ROWS: [string, (r: PolicyRun, m: Metrics) => number][] = [
 
 export async function runCompare(opts: CompareCliOptions): Promise<PolicyRun[]> {
   let scenario: string;
+  let zeroPage = opts.zeroPage;
   if (opts.scenario !== undefined) scenario = readFileSync(opts.scenario, "utf8");
   else if (opts.workload !== undefined) scenario = workloadScenario(opts.workload);
   else {
-    const replay = traceToScenario(readFileSync(opts.trace!, "utf8"), { zeroPage: opts.zeroPage });
+    const trace = readTraceFile(opts.trace!);
+    zeroPage ??= trace.header["zero-page"] !== "no";
+    const replay = traceToScenario(trace, { zeroPage });
     console.log(formatReplayStats(opts.trace!, replay.stats));
     scenario = replay.scenario;
   }
-  const runs = await compare({ scenario, policies: opts.policies, forkReuse: opts.forkReuse, zeroPage: opts.zeroPage, process: opts.process });
+  const runs = await compare({ scenario, policies: opts.policies, forkReuse: opts.forkReuse, zeroPage, process: opts.process });
   const headers = ["", ...runs.map((r) => runLabel(r, opts.forkReuse === "both"))];
   const what = opts.scenario ?? opts.trace ?? `workload ${opts.workload!.name} seed ${opts.workload!.seed ?? 1}`;
   console.log(`${what}: ${runs[0].ops} ops`);

@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { hostProfile, kernelCheck } from "../kernel/check.js";
 import { formatHost, probeHost } from "../kernel/host.js";
 import { FAMILIES, generateScenario, type Family } from "../scenario/generate.js";
-import { KernelCheckError } from "../kernel/helper.js";
+import { NativeHelperError } from "../native.js";
 import { POLICIES } from "../system.js";
 import { VmalabError } from "../wasm.js";
 import { runCompare } from "./compare.js";
@@ -20,6 +20,8 @@ import { WORKLOADS } from "../workload/generators.js";
 import { checkWorkloadName } from "../workload/run.js";
 import { explainScenario } from "../explain.js";
 import { defaultTracer, recordTrace, type Tracer } from "../trace/record.js";
+import { formatFidelity } from "../trace/check.js";
+import { readTraceFile } from "../trace/file.js";
 import { formatReplayStats, traceToScenario } from "../trace/replay.js";
 import { TraceSyntaxError } from "../trace/strace.js";
 
@@ -55,14 +57,21 @@ Usage:
       Run the scenario and show every merge it tried (or those of op N):
       prev | range | next as mm/vma.c's comments draw them, the rule that
       decided each side, and what merged.
-  vmalab record [--out FILE] [--tracer perf|strace] -- CMD ARGS...
+  vmalab record [--out FILE] [--tracer perf|strace] [--check] -- CMD ARGS...
       Run a program under perf trace (syscalls and page faults; where it
       works) or strace -f (syscalls only) and write its trace (default
-      vmalab.trace): the memory, process and open/close syscalls.
-  vmalab trace FILE [--strict] [--out SCENARIO] [--no-zero-page]
-      Read a trace, turn it into a scenario at the traced addresses and print
-      what it held and what had to be rebuilt (README: Traces); --out writes
-      the scenario. --strict stops at the first unreadable line.
+      vmalab.trace; gzip-compressed when FILE ends in .gz): the memory,
+      process and open/close syscalls, after a header naming the program and
+      the host. --check (perf) also saves the kernel's view of each process
+      (smaps) right after each execve and when it exits.
+  vmalab trace FILE [--strict] [--out SCENARIO] [--check] [--json] [--no-zero-page]
+      Read a trace (plain or .gz), turn it into a scenario at the traced
+      addresses and print what it held and what had to be rebuilt (README:
+      Traces); --out writes the scenario. --strict stops at the first
+      unreadable line. --check compares the replay with the kernel's view at
+      each process's exit (a recording made with record --check): agreement
+      per program and every difference with its cause; --json prints it all
+      as one object.
   vmalab workload NAME [--processes N] [--vmas N] [--ops N] [--faults F] [--seed S]
                   [--policy NAME] [--fork-reuse on|off] [--quiet] [--json FILE] [--scenario-out FILE]
                   [--no-zero-page]
@@ -174,7 +183,7 @@ async function main(argv: string[]): Promise<number> {
       trace: values.trace,
       policies,
       forkReuse: reuse,
-      zeroPage: !values["no-zero-page"],
+      zeroPage: values["no-zero-page"] ? false : undefined,
       json: values.json,
       html: values.html,
       process: values.process === undefined ? undefined : positiveInt(values.process, "--process", 0),
@@ -198,30 +207,47 @@ async function main(argv: string[]): Promise<number> {
     const { values, positionals } = parseArgs({
       args: rest,
       allowPositionals: true,
-      options: { out: { type: "string", default: "vmalab.trace" }, tracer: { type: "string" } },
+      options: {
+        out: { type: "string", default: "vmalab.trace" },
+        tracer: { type: "string" },
+        check: { type: "boolean", default: false },
+      },
     });
     if (positionals.length === 0) throw new UsageError("record needs a command: vmalab record [--out FILE] -- CMD ARGS...");
     if (values.tracer !== undefined && values.tracer !== "perf" && values.tracer !== "strace") {
       throw new UsageError(`--tracer takes perf or strace, got '${values.tracer}'`);
     }
     const tracer = (values.tracer as Tracer | undefined) ?? defaultTracer();
-    const status = recordTrace(positionals[0], positionals.slice(1), values.out, tracer);
-    console.error(`vmalab: ${tracer} trace written to ${values.out} (the program exited with ${status})`);
+    const status = recordTrace(positionals[0], positionals.slice(1), values.out, { tracer, check: values.check });
+    console.error(`vmalab: ${tracer} trace${values.check ? " with snapshots" : ""} written to ${values.out} (the program exited with ${status})`);
     return status === 0 ? 0 : 1;
   }
   if (command === "trace") {
     const { values, positionals } = parseArgs({
       args: rest,
       allowPositionals: true,
-      options: { strict: { type: "boolean", default: false }, out: { type: "string" }, "no-zero-page": { type: "boolean", default: false } },
+      options: {
+        strict: { type: "boolean", default: false },
+        out: { type: "string" },
+        check: { type: "boolean", default: false },
+        json: { type: "boolean", default: false },
+        "no-zero-page": { type: "boolean", default: false },
+      },
     });
     if (positionals.length !== 1) throw new UsageError("trace needs one FILE");
-    const { scenario, stats } = traceToScenario(readFileSync(positionals[0], "utf8"), {
+    const [file] = positionals;
+    const { scenario, stats, fidelity } = traceToScenario(readTraceFile(file), {
       strict: values.strict,
-      zeroPage: !values["no-zero-page"],
+      zeroPage: values["no-zero-page"] ? false : undefined,
     });
     if (values.out) writeFileSync(values.out, scenario);
-    console.log(formatReplayStats(positionals[0], stats));
+    if (values.check && !fidelity) throw new UsageError(`${file} has no snapshots to check against: record it with vmalab record --check`);
+    if (values.json) {
+      console.log(JSON.stringify({ file, stats, ...(values.check ? fidelity : {}) }, null, 2));
+      return 0;
+    }
+    console.log(formatReplayStats(file, stats));
+    if (values.check) console.log(formatFidelity(fidelity!));
     return 0;
   }
   if (command === "workload") {
@@ -324,7 +350,7 @@ try {
     process.exitCode = 2;
   } else if (
     err instanceof ScenarioSyntaxError ||
-    err instanceof KernelCheckError ||
+    err instanceof NativeHelperError ||
     err instanceof VmalabError ||
     err instanceof TraceSyntaxError
   ) {

@@ -1,41 +1,18 @@
-// Running scenarios on the host kernel through native/kernel-helper.c, which
-// the package ships as source and compiles with the system C compiler on
-// first use (cached per user, keyed by the source's hash).
+// Running scenarios on the host kernel through native/kernel-helper.c.
 
 import { spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
-import { homedir } from "node:os";
-import { join } from "node:path";
+import { nativeBinary, NativeHelperError } from "../native.js";
 import type { ScenarioOp } from "../scenario/parse.js";
 import type { ScenarioRecord } from "../scenario/run.js";
 import { mmapFlags, mremapFlags } from "../system.js";
 import { ADVICE, PROT } from "../vmflags.js";
 
-const SOURCE = new URL("../../native/kernel-helper.c", import.meta.url);
-export class KernelCheckError extends Error {}
+/** kernel-check could not run a scenario on the kernel (a helper failure, not a difference). */
+export class KernelCheckError extends NativeHelperError {}
 
-/** Where the helper and what it found are kept, per user. */
-export function cacheDir(): string {
-  return join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "vmalab");
-}
-
-/** The compiled helper's path, compiling it if needed. */
+/** The compiled kernel helper's path. */
 export function helperBinary(): string {
-  if (process.platform !== "linux") throw new KernelCheckError(`kernel-check needs Linux (this is ${process.platform})`);
-  const source = readFileSync(SOURCE);
-  const hash = createHash("sha256").update(source).digest("hex").slice(0, 16);
-  const dir = cacheDir();
-  const bin = join(dir, `kernel-helper-${hash}`);
-  if (existsSync(bin)) return bin;
-  mkdirSync(dir, { recursive: true });
-  const cc = process.env.CC ?? "cc";
-  const tmp = `${bin}.${process.pid}.tmp`;
-  const r = spawnSync(cc, ["-O2", "-Wall", "-o", tmp, SOURCE.pathname], { encoding: "utf8" });
-  if (r.error) throw new KernelCheckError(`kernel-check needs a C compiler: running '${cc}' failed (${r.error.message}); install gcc or set CC`);
-  if (r.status !== 0) throw new KernelCheckError(`compiling the kernel helper with '${cc}' failed:\n${r.stderr}`);
-  renameSync(tmp, bin);
-  return bin;
+  return nativeBinary("kernel-helper", "kernel-check");
 }
 
 /** The helper's input for a parsed scenario. */
@@ -96,6 +73,7 @@ export function helperInput(ops: ScenarioOp[]): string {
         break;
       case "exec":
       case "spawn":
+      case "restore":
         throw new KernelCheckError(`kernel-check cannot run ${o.op} (a trace replay's op): the helper forks, it does not exec`);
       default:
         lines.push(`${o.op} ${i}`);

@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { parseScenario } from "../scenario/parse.js";
 import type { DumpVma } from "../scenario/run.js";
 import type { SystemOptions } from "../system.js";
-import { cacheDir, helperBinary, KernelCheckError, runOnKernel } from "./helper.js";
+import { cacheDir } from "../native.js";
+import { helperBinary, KernelCheckError, runOnKernel } from "./helper.js";
 
 export type ThpMode = "always" | "madvise" | "never";
 export type Overcommit = "heuristic" | "always" | "never";

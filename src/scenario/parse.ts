@@ -11,6 +11,8 @@ export type Op =
   | { op: "madvise"; start: number; pages: number; advice: Advice }
   | { op: "mremap"; start: number; oldPages: number; newPages: number; opts: MremapOptions }
   | { op: "touch"; start: number; pages: number; access: "r" | "w" }
+  /** A VMA with exact VmFlags, not merged, and its present anonymous pages: a trace replay's snapshot of what execve built. */
+  | { op: "restore"; start: number; pages: number; vmFlags: string; backing: Backing; anon: [number, number][] }
   | { op: "rmap"; page: number }
   | { op: "fork"; child: number }
   | { op: "spawn"; child: number }
@@ -42,6 +44,7 @@ const ARITY: Record<string, [number, number, string]> = {
   madvise: [3, 3, "madvise PAGE N ADVICE"],
   mremap: [3, 6, "mremap PAGE OLDN NEWN [maymove] [fixed=PAGE] [dontunmap]"],
   touch: [2, 3, "touch PAGE N r|w"],
+  restore: [4, 5, "restore PAGE N VMFLAGS KIND [anon=PAGE+N,...]"],
   rmap: [1, 1, "rmap PAGE"],
   fork: [1, 1, "fork CHILD"],
   spawn: [1, 1, "spawn CHILD"],
@@ -112,6 +115,20 @@ export function parseScenario(text: string, file = "<scenario>"): ScenarioOp[] {
         const access = args[2] ?? "r";
         if (access !== "r" && access !== "w") fail(`touch access must be r or w, got '${access}'`);
         op = { op: "touch", start: int(args[0], "PAGE"), pages: int(args[1], "N"), access: access as "r" | "w" };
+        break;
+      }
+      case "restore": {
+        const anon: [number, number][] = [];
+        if (args[4] !== undefined) {
+          if (!args[4].startsWith("anon=")) fail(`unknown restore word '${args[4]}' (${usage})`);
+          for (const run of args[4].slice(5).split(",")) {
+            const [at, n] = run.split("+");
+            anon.push([int(at, "anon PAGE"), int(n ?? "", "anon N")]);
+          }
+        }
+        if (!/^(-|[a-z]{2}(,[a-z]{2})*)$/.test(args[2])) fail(`VMFLAGS must be smaps mnemonics joined by commas, or -, got '${args[2]}'`);
+        const vmFlags = args[2] === "-" ? "" : args[2].replace(/,/g, " ");
+        op = { op: "restore", start: int(args[0], "PAGE"), pages: int(args[1], "N"), vmFlags, backing: backing(args[3], fail), anon };
         break;
       }
       case "rmap":

@@ -52,6 +52,8 @@ export class ScenarioRun {
         return;
       case "touch":
         return p.touch(op.start, op.pages, op.access);
+      case "restore":
+        return p.restore(op.start, op.pages, op.vmFlags, op.backing, op.anon);
       case "fork":
         p.fork(op.child);
         return;

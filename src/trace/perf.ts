@@ -61,7 +61,7 @@ function parseArgs(text: string): Map<string, string> {
 }
 
 /** Parses perf trace output (see above); bad lines as parseStrace treats them. */
-export function parsePerfTrace(text: string, strict = false): { events: TraceEvent[]; stats: ParseStats } {
+export function parsePerfTrace(text: string, strict = false, firstLine = 1): { events: TraceEvent[]; stats: ParseStats } {
   const stats: ParseStats = { lines: 0, badLines: [], signals: 0, unfinished: 0 };
   const pending = new Map<number, { name: string; args: string[]; line: number }>();
   const timed: { e: TraceEvent; at: number }[] = [];
@@ -79,15 +79,16 @@ export function parsePerfTrace(text: string, strict = false): { events: TraceEve
     return { ret: m[1] === undefined || m[1] === "?" ? null : Number(m[1]), errno: m[2] ?? null };
   };
   let at = 0;
+  let comm = "";
   const push = (tid: number, name: string, args: string[], res: { ret: number | null; errno: string | null }, line: number) => {
     // exit_group ends every thread of the process; a thread's exit only itself.
-    if (name === "exit_group") timed.push({ e: { kind: "exit", tid, line, group: true }, at });
+    if (name === "exit_group") timed.push({ e: { kind: "exit", tid, line, group: true, comm }, at });
     else timed.push({ e: { kind: "call", tid, name, args, ret: res.ret, errno: res.errno, line }, at });
   };
   const lines = text.split("\n");
   for (let i = 0; i < lines.length; i++) {
     const raw = lines[i].trimEnd();
-    const line = i + 1;
+    const line = i + firstLine;
     if (!raw.trim()) continue;
     stats.lines++;
     if (/^LOST \d+ events!/.test(raw.trim())) {
@@ -100,6 +101,7 @@ export function parsePerfTrace(text: string, strict = false): { events: TraceEve
       continue;
     }
     const tid = Number(h[4]);
+    comm = h[3].trim();
     const body = h[5].trim();
     const start = h[1] === "?" ? (lastTime.get(tid) ?? 0) : Number(h[1]);
     lastTime.set(tid, start);
@@ -108,7 +110,8 @@ export function parsePerfTrace(text: string, strict = false): { events: TraceEve
     if ((m = FAULT.exec(body))) {
       const address = Number(m[2]);
       const write = (Number(m[3] ?? 0) & 2) !== 0;
-      if (address < TASK_SIZE) timed.push({ e: { kind: "fault", tid, page: Math.floor(address / 4096), write, line }, at });
+      const during = pending.get(tid)?.name;
+      if (address < TASK_SIZE) timed.push({ e: { kind: "fault", tid, page: Math.floor(address / 4096), write, line, during }, at });
     } else if ((m = CONTINUED.exec(body))) {
       const p = pending.get(tid);
       pending.delete(tid);

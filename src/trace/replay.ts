@@ -3,14 +3,20 @@
 // rules below and counted, never guessed silently:
 //
 // - Threads share their process's address space: a clone with CLONE_VM is
-//   the same process. A vfork child is replayed as a fork child (it runs in
-//   its parent's mm only until it execs), counted as approximated.
-// - execve gives the process a new, empty address space (`exec`); the layout
-//   the kernel builds there (the program, ld.so, stack, vdso) is not in the
-//   trace. When a call that succeeded in the trace (mprotect, madvise, mremap)
-//   meets memory the replay has not mapped, that memory is first mapped as
-//   a private read-only file `[execve]` covering the call's range: counted as
-//   `reconstructed`.
+//   the same process. A vfork child (CLONE_VM|CLONE_VFORK, as posix_spawn
+//   makes) runs in its parent's mm until it execs: its faults land there,
+//   and its execve leaves as a process of its own (`spawn`); an _exit before
+//   that ends only itself.
+// - execve gives the process a new address space (`exec`). A recording made
+//   with --check holds the kernel's snapshot of the layout execve built (the
+//   program, ld.so, stack, vdso): the replay restores it exactly (`restore`).
+//   Without one, when a call that succeeded in the trace (mprotect, madvise,
+//   mremap) meets memory the replay has not mapped, that memory is first
+//   mapped as a private read-only file `[execve]` covering the call's range:
+//   counted as `reconstructed`.
+// - In a recording made with --check, the first process is the recorder
+//   (native/snapshot-helper.c): its own calls are not replayed, and the
+//   program it starts begins as a process of its own (`spawn`).
 // - Page faults come only with perf trace (exceptions:page_fault_user and
 //   _kernel): each becomes a one-page touch, a write when the error code says
 //   so. A fault on memory the replay has not mapped, or that its VMA does not
@@ -25,11 +31,15 @@
 // - strace may show a fork child's first calls before its parent's fork
 //   returns: they are replayed just after the fork.
 
+import type { ThpMode } from "../kernel/host.js";
 import { parseScenario } from "../scenario/parse.js";
 import { ScenarioRun } from "../scenario/run.js";
 import { System } from "../system.js";
-import type { Advice, Prot } from "../vmflags.js";
+import { type Advice, type Prot, vmFlagsFromString } from "../vmflags.js";
+import { FidelityCheck, type FidelityReport, TASK_SIZE_PAGES } from "./check.js";
+import { parseTraceFile, type TraceFile } from "./file.js";
 import { isPerfTrace, parsePerfTrace } from "./perf.js";
+import { isAnonymous, type Snapshot, type SnapshotVma } from "./snapshot.js";
 import { parseStrace, type ParseStats, type TraceEvent } from "./strace.js";
 
 const PAGE = 4096;
@@ -48,9 +58,15 @@ export interface ReplayStats extends ParseStats {
   execs: number;
   /** [execve] mappings made for memory the trace did not show. */
   reconstructed: number;
+  /** execs that started from the kernel's snapshot of the layout execve built. */
+  execsFromSnapshot: number;
   /** Page faults replayed (none from strace), and those not replayed (unmapped or not allowed there). */
   faults: number;
   faultsSkipped: number;
+  /** The trace lines of the first faults not replayed (at most 20). */
+  faultsSkippedLines: number[];
+  /** Faults the kernel took inside execve, writing the new image: part of what execve built, not replayed. */
+  faultsInExec: number;
   /** Ops of the scenario. */
   ops: number;
 }
@@ -86,21 +102,65 @@ const pagesOf = (bytes: number) => Math.ceil(bytes / PAGE);
 const fileWord = (path: string) => path.replace(/[%@\s]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 
 /**
- * What a clone-family call made: a thread (sharing its parent's mm) or a
- * process; a vfork child (replayed as a fork child); or, when perf hid
- * clone3's flags, a child taken for a thread (see the rules above).
+ * What a clone-family call made: a child sharing its parent's mm (a thread,
+ * or until it execs a vfork child), or a process of its own. When perf hid
+ * clone3's flags the child is taken to share until an exec (see the rules above).
  */
-function cloneKind(name: string, args: string[]): { thread: boolean; vfork: boolean; hidden: boolean } {
+function cloneKind(name: string, args: string[]): { sharesMm: boolean; untilExec: boolean; hidden: boolean } {
   const flagText = /flags=([A-Za-z_|0-9]+)/.exec(args.join(","))?.[1];
   const flags = flagSet(flagText);
+  const vm = name === "vfork" || flags.has("CLONE_VM");
   const vfork = name === "vfork" || flags.has("CLONE_VFORK");
   const hidden = name === "clone3" && flagText === undefined;
-  return { thread: hidden || (flags.has("CLONE_VM") && !vfork), vfork, hidden };
+  return { sharesMm: hidden || vm, untilExec: hidden || (vm && vfork), hidden };
 }
 
-/** Converts a trace (strace -f output) to a scenario; replays it on linux-6.18 as it goes to apply the rules. */
-export function traceToScenario(text: string, opts: { strict?: boolean; zeroPage?: boolean } = {}): { scenario: string; stats: ReplayStats } {
-  const { events, stats: parsed } = isPerfTrace(text) ? parsePerfTrace(text, opts.strict) : parseStrace(text, opts.strict);
+export interface ReplayOptions {
+  /** Stop at the first unreadable line (TraceSyntaxError) instead of counting it. */
+  strict?: boolean;
+  /** The shared zero page; default: what the recording's header says, else true. */
+  zeroPage?: boolean;
+}
+
+export interface Replay {
+  scenario: string;
+  stats: ReplayStats;
+  /** The replay against the kernel's exit snapshots, for a recording that has them. */
+  fidelity: FidelityReport | null;
+}
+
+/** The recording's snapshots of one kind, per pid, in order. */
+function snapshotQueues(snapshots: Snapshot[], when: Snapshot["when"]): Map<number, Snapshot[]> {
+  const q = new Map<number, Snapshot[]>();
+  for (const s of snapshots) {
+    if (s.when !== when) continue;
+    if (!q.has(s.pid)) q.set(s.pid, []);
+    q.get(s.pid)!.push(s);
+  }
+  return q;
+}
+
+/** A snapshot VMA as a scenario `restore` op (pages above TASK_SIZE, [vsyscall], are not the process's to map). */
+function restoreLine(v: SnapshotVma, unmodelled: (flag: string) => void): string {
+  const { unknown } = vmFlagsFromString(v.vmFlags);
+  unknown.forEach(unmodelled);
+  const flags = v.vmFlags.split(" ").filter((f) => f && !unknown.includes(f));
+  const shared = v.perms[3] === "s";
+  const kind = isAnonymous(v) ? (shared ? "shared-anon" : "anon") : `${shared ? "shared-" : ""}file:${fileWord(v.path || `[inode ${v.inode}]`)}@${v.pgoff}`;
+  const anon = v.anon.length ? ` anon=${v.anon.map(([s, n]) => `${s}+${n}`).join(",")}` : "";
+  return `restore ${v.start} ${v.end - v.start} ${flags.join(",") || "-"} ${kind}${anon}`;
+}
+
+/**
+ * Converts a trace (perf trace or strace -f output, or a recording with
+ * vmalab's header) to a scenario; replays it on linux-6.18 as it goes to
+ * apply the rules, and checks it against the kernel's snapshots where the
+ * recording has them.
+ */
+export function traceToScenario(input: string | TraceFile, opts: ReplayOptions = {}): Replay {
+  const file = typeof input === "string" ? parseTraceFile(input) : input;
+  const { text, header } = file;
+  const { events, stats: parsed } = isPerfTrace(text) ? parsePerfTrace(text, opts.strict, file.firstLine) : parseStrace(text, opts.strict, file.firstLine);
   const stats: ReplayStats = {
     ...parsed,
     calls: {},
@@ -111,17 +171,23 @@ export function traceToScenario(text: string, opts: { strict?: boolean; zeroPage
     threads: 0,
     execs: 0,
     reconstructed: 0,
+    execsFromSnapshot: 0,
     faults: 0,
     faultsSkipped: 0,
+    faultsSkippedLines: [],
+    faultsInExec: 0,
     ops: 0,
   };
-  const sys = System.createSync({ maxMapCount: 1 << 30, zeroPage: opts.zeroPage });
+  const sys = System.createSync({ maxMapCount: 1 << 30, zeroPage: opts.zeroPage ?? header["zero-page"] !== "no" });
+  const execSnapshots = snapshotQueues(file.snapshots, "exec");
+  const exitSnapshots = snapshotQueues(file.snapshots, "exit");
+  const check = file.snapshots.length ? new FidelityCheck((header.thp as ThpMode | undefined) ?? "never") : null;
+  const recorded = header.recorder !== undefined;
   const run = new ScenarioRun(sys);
   const out: string[] = ["# replayed from a trace by vmalab"];
   const owner = new Map<number, number>(); // tid -> process id
   const fds = new Map<number, Map<number, string>>(); // process -> fd -> path
   const brk = new Map<number, number>(); // process -> current break (bytes)
-  const hiddenClones = new Set<number>(); // clone3 children of a perf trace, taken for threads
   let current = 0;
   let first: number | undefined;
   const count = (m: Record<string, number>, k: string) => (m[k] = (m[k] ?? 0) + 1);
@@ -185,35 +251,79 @@ export function traceToScenario(text: string, opts: { strict?: boolean; zeroPage
   // thread's (perf), whose process is known from its parent up front, and a
   // process's (strace prints them while the parent's clone is unfinished),
   // which wait for the fork to be replayed and run just after it.
+  // A vfork child's execve may complete before its parent's vfork returns: which children share
+  // their parent's mm until they exec is known up front too.
   const threadParent = new Map<number, number>();
   const forkChildren = new Set<number>();
+  const untilExec = new Set<number>();
   for (const e of events) {
     if (e.kind !== "call" || !(e.ret !== null && e.ret > 0) || !CLONES.has(e.name)) continue;
-    if (cloneKind(e.name, e.args).thread) threadParent.set(e.ret, e.tid);
+    const kind = cloneKind(e.name, e.args);
+    if (kind.sharesMm) threadParent.set(e.ret, e.tid);
     else forkChildren.add(e.ret);
+    if (kind.untilExec) untilExec.add(e.ret);
   }
   const waiting = new Map<number, TraceEvent[]>();
+  /** The traced pid of a replayed process (process 0 is the trace's first). */
+  const pidOf = (p: number) => (p === 0 ? first! : p);
+  /** Starts process p from the kernel's snapshot of what its execve built, if the recording has it. */
+  const restoreExec = (p: number): void => {
+    const snap = execSnapshots.get(pidOf(p))?.shift();
+    if (!snap) return;
+    stats.execsFromSnapshot++;
+    for (const v of snap.vmas) {
+      if (v.end > TASK_SIZE_PAGES) continue;
+      emit(p, restoreLine(v, (flag) => count(stats.approximated, `VmFlags ${flag} (not modelled)`)));
+    }
+  };
+  // The processes the recorder starts, until their execve: still the recorder's code.
+  const recorderChildren = new Set<number>();
   const replayEvent = (e: TraceEvent): void => {
+    // Inside execve the kernel writes both the old mm (clearing a vfork child's tid in its parent's
+    // memory) and the new image (the stack, the zeroed tail of a segment): the snapshot holds the latter.
+    if (e.kind === "fault" && e.during === "execve") {
+      const image = execSnapshots.get(e.tid)?.[0];
+      if (image?.vmas.some((v) => v.start <= e.page && e.page < v.end)) {
+        stats.faultsInExec++;
+        return;
+      }
+    }
+    // The recorder's own calls are not the program's; only the processes it starts are, from their execve.
+    if (recorded) {
+      const p = procOf(e.tid);
+      if (p === 0 && e.kind === "call" && CLONES.has(e.name) && e.ret !== null && e.ret > 0) recorderChildren.add(e.ret);
+      else if (p === 0) return;
+      else if (recorderChildren.has(p)) {
+        if (e.kind !== "call" || e.name !== "execve" || e.ret !== 0) return;
+        recorderChildren.delete(p);
+      }
+    }
     if (e.kind === "exit") {
+      // A vfork child's _exit ends only itself: the mm is its parent's.
+      if (untilExec.delete(e.tid)) return;
       // The process ends with exit_group or its leader thread (whose tid is its pid); other threads just go.
       const p = procOf(e.tid);
       const leader = p === 0 ? first : p;
       if ((e.group || e.tid === leader) && alive(p)) {
+        const snap = exitSnapshots.get(pidOf(p))?.shift();
+        if (snap && check) check.compare(e.comm || `pid ${pidOf(p)}`, pidOf(p), snap.vmas, sys.process(p).vmas());
         emit(p, "dump");
         emit(p, "exit");
       }
       return;
     }
     if (e.kind === "fault") {
+      // The core decides, as the kernel's fault handler does (a stack grows down to a fault below it).
       const p = procOf(e.tid);
-      const [v] = alive(p) ? sys.process(p).vmas(e.page, e.page + 1) : [];
-      const allowed = v && v.start <= e.page && (e.write ? v.perms[1] === "w" : v.perms.slice(0, 3) !== "---");
-      if (!allowed) {
-        stats.faultsSkipped++;
+      const records = run.out.length;
+      if (alive(p)) emit(p, `touch ${e.page} 1 ${e.write ? "w" : "r"}`);
+      if (alive(p) && run.out.length === records) {
+        stats.faults++;
         return;
       }
-      stats.faults++;
-      emit(p, `touch ${e.page} 1 ${e.write ? "w" : "r"}`);
+      if (alive(p)) out.pop(); // the touch failed and changed nothing: not part of the scenario
+      stats.faultsSkipped++;
+      if (stats.faultsSkippedLines.length < 20) stats.faultsSkippedLines.push(e.line);
       return;
     }
     count(stats.calls, e.name);
@@ -310,19 +420,16 @@ export function traceToScenario(text: string, opts: { strict?: boolean; zeroPage
       case "clone3":
       case "fork":
       case "vfork": {
-        const { thread, vfork, hidden } = cloneKind(e.name, a);
-        if (vfork) count(stats.approximated, "vfork replayed as fork");
-        if (hidden) {
-          count(stats.approximated, "clone3 flags unknown: a thread");
-          hiddenClones.add(ret);
-        }
-        if (thread) {
-          owner.set(ret, p);
+        const kind = cloneKind(e.name, a);
+        if (kind.hidden) count(stats.approximated, "clone3 flags unknown: a thread until it execs");
+        if (kind.sharesMm) {
+          if (!owner.has(ret)) owner.set(ret, p); // unless it has exec'd already
           stats.threads++;
         } else {
           owner.set(ret, ret);
           stats.processes++;
-          emit(p, `fork ${ret}`);
+          // The program the recorder starts has nothing of the recorder's: it execs at once.
+          emit(p, `${recorded && p === 0 ? "spawn" : "fork"} ${ret}`);
           fds.set(ret, new Map(fds.get(p)));
           if (brk.has(p)) brk.set(ret, brk.get(p)!);
           for (const w of waiting.get(ret) ?? []) replayEvent(w);
@@ -332,16 +439,18 @@ export function traceToScenario(text: string, opts: { strict?: boolean; zeroPage
       }
       case "execve":
         stats.execs++;
-        if (hiddenClones.has(e.tid)) {
-          // A clone3 child taken for a thread execs: it was a spawned process (posix_spawn).
-          hiddenClones.delete(e.tid);
+        if (untilExec.delete(e.tid)) {
+          // A child that shared its parent's mm execs: a spawned process of its own from here (posix_spawn, vfork).
           owner.set(e.tid, e.tid);
           stats.threads--;
           stats.processes++;
           emit(p, `spawn ${e.tid}`);
+          fds.set(e.tid, new Map(fds.get(p)));
+          restoreExec(e.tid);
           break;
         }
         emit(p, "exec");
+        restoreExec(p);
         brk.delete(p);
         break;
       case "exit_group":
@@ -359,7 +468,8 @@ export function traceToScenario(text: string, opts: { strict?: boolean; zeroPage
   for (const ws of waiting.values()) for (const w of ws) replayEvent(w);
   const scenario = `${out.join("\n")}\n`;
   stats.ops = parseScenario(scenario).length;
-  return { scenario, stats };
+  if (check) for (const q of exitSnapshots.values()) check.unmatched += q.length;
+  return { scenario, stats, fidelity: check?.report() ?? null };
 }
 
 /** The stats of a replay as a few lines of text. */
@@ -374,8 +484,11 @@ export function formatReplayStats(file: string, s: ReplayStats): string {
     `  processes ${s.processes}, threads ${s.threads}, execs ${s.execs}; ${s.ops} scenario ops`,
     `  not replayed: failed in the trace ${s.failed}; unknown syscalls: ${list(s.unknown)}`,
     `  approximated: ${list(s.approximated)}`,
-    `  rebuilt: ${s.reconstructed} [execve] mappings for memory the trace did not show`,
-    `  page faults replayed: ${s.faults}; not replayed (memory not mapped in the replay, or not allowed): ${s.faultsSkipped}`,
+    `  execs started from the kernel's snapshot: ${s.execsFromSnapshot} of ${s.execs}; ` +
+      `rebuilt: ${s.reconstructed} [execve] mappings for memory the trace did not show`,
+    `  page faults replayed: ${s.faults}; not replayed (memory not mapped in the replay, or not allowed): ${s.faultsSkipped}` +
+      `${s.faultsSkipped ? ` (first at line ${s.faultsSkippedLines[0]})` : ""}; ` +
+      `inside execve (part of the layout it built): ${s.faultsInExec}`,
     `  unreadable lines: ${s.badLines.length}${s.badLines.length ? ` (first at line ${s.badLines[0]})` : ""}; calls never resumed: ${s.unfinished}; signals: ${s.signals}`,
   ].join("\n");
 }

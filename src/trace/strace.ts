@@ -6,9 +6,10 @@
 /** One completed syscall, exit or page fault, in the order the trace completes them. */
 export type TraceEvent =
   | { kind: "call"; tid: number; name: string; args: string[]; ret: number | null; errno: string | null; line: number }
-  /** A thread ended; with `group`, its whole process (exit_group). */
-  | { kind: "exit"; tid: number; line: number; group?: boolean }
-  | { kind: "fault"; tid: number; page: number; write: boolean; line: number };
+  /** A thread ended; with `group`, its whole process (exit_group). `comm`: its command name, where the trace shows it. */
+  | { kind: "exit"; tid: number; line: number; group?: boolean; comm?: string }
+  /** A page fault; `during`: the syscall its thread was inside, where the trace shows it (the kernel touching user memory). */
+  | { kind: "fault"; tid: number; page: number; write: boolean; line: number; during?: string };
 
 export interface ParseStats {
   lines: number;
@@ -22,10 +23,16 @@ export interface ParseStats {
 export class TraceSyntaxError extends Error {
   constructor(
     readonly line: number,
-    message: string,
+    readonly reason: string,
+    readonly file?: string,
   ) {
-    super(`line ${line}: ${message}`);
+    super(`${file === undefined ? "line " : `${file}:`}${line}: ${reason}`);
     this.name = "TraceSyntaxError";
+  }
+
+  /** The same error, naming the file it is in. */
+  in(file: string): TraceSyntaxError {
+    return new TraceSyntaxError(this.line, this.reason, file);
   }
 }
 
@@ -63,7 +70,7 @@ export function splitArgs(text: string): string[] {
  * Parses strace output. A line that cannot be read throws TraceSyntaxError
  * with `strict`; otherwise it is skipped and its number kept in the stats.
  */
-export function parseStrace(text: string, strict = false): { events: TraceEvent[]; stats: ParseStats } {
+export function parseStrace(text: string, strict = false, firstLine = 1): { events: TraceEvent[]; stats: ParseStats } {
   const events: TraceEvent[] = [];
   const stats: ParseStats = { lines: 0, badLines: [], signals: 0, unfinished: 0 };
   const pending = new Map<number, { name: string; head: string; line: number }>();
@@ -81,7 +88,7 @@ export function parseStrace(text: string, strict = false): { events: TraceEvent[
   };
   for (let i = 0; i < lines.length; i++) {
     const text = lines[i].trimEnd();
-    const line = i + 1;
+    const line = i + firstLine;
     if (!text) continue;
     stats.lines++;
     let m: RegExpExecArray | null;

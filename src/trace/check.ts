@@ -1,0 +1,120 @@
+// The fidelity check of a replay: at each process's exit, the replay's
+// address space against the kernel's own (the exit snapshot): VMA boundaries
+// and permissions, anonymous or file, and Anonymous pages per VMA. Every
+// difference is given the cause that explains it, or "unexplained".
+
+import { type ThpMode, thpCapable } from "../kernel/host.js";
+import type { DumpVma } from "../scenario/run.js";
+import type { VmaInfo } from "../system.js";
+import { isAnonymous, type SnapshotVma } from "./snapshot.js";
+
+/** User addresses end at TASK_SIZE (47 bits on x86-64), in pages; [vsyscall] lies above. */
+export const TASK_SIZE_PAGES = 2 ** 35;
+
+export interface ProgramFidelity {
+  name: string;
+  /** Exit snapshots compared. */
+  snapshots: number;
+  /** Kernel VMAs compared, over all of them. */
+  vmas: number;
+  /** Kernel VMAs the replay has with the same start, end, perms and anonymous-or-file kind. */
+  boundariesExact: number;
+  /** Of those, the ones whose Anonymous pages agree too. */
+  anonExact: number;
+}
+
+export interface FidelityDifference {
+  program: string;
+  pid: number;
+  /** "[start, end)" in pages. */
+  vma: string;
+  kernel: string;
+  replay: string;
+  cause: string;
+}
+
+export interface FidelityReport {
+  programs: ProgramFidelity[];
+  differences: FidelityDifference[];
+  /** Exit snapshots with no exit in the trace to compare at (a process killed by a signal, say). */
+  unmatched: number;
+}
+
+const range = (v: { start: number; end: number }) => `[${v.start}, ${v.end})`;
+const kernelText = (v: SnapshotVma) => `${range(v)} ${v.perms} ${v.path || "anon"} anon=${v.anonPages} ${v.vmFlags}`;
+const replayText = (vs: VmaInfo[]) => vs.map((v) => `${range(v)} ${v.perms} ${v.kind} anon=${v.anonPages} ${v.flags}`).join("; ") || "nothing mapped";
+const asDump = (v: SnapshotVma): DumpVma => [v.start, v.end, v.perms, isAnonymous(v) ? "anon" : "file", v.anonPages, v.vmFlags];
+
+/** Gathers the comparisons of a replay's exits, per program name. */
+export class FidelityCheck {
+  private readonly programs = new Map<string, ProgramFidelity>();
+  readonly differences: FidelityDifference[] = [];
+  unmatched = 0;
+
+  constructor(private readonly thp: ThpMode) {}
+
+  /** Compares one process at its exit: the kernel's VMAs with the replay's. */
+  compare(program: string, pid: number, kernel: SnapshotVma[], replay: VmaInfo[]): void {
+    let p = this.programs.get(program);
+    if (!p) this.programs.set(program, (p = { name: program, snapshots: 0, vmas: 0, boundariesExact: 0, anonExact: 0 }));
+    p.snapshots++;
+    const byStart = new Map(replay.map((v) => [v.start, v]));
+    const user = kernel.filter((v) => v.end <= TASK_SIZE_PAGES);
+    const thpCapableStarts = new Set(thpCapable(user.map(asDump), this.thp).map((d) => d[0]));
+    for (const k of user) {
+      p.vmas++;
+      const r = byStart.get(k.start);
+      const kindAgrees = r !== undefined && (r.kind === "anon" || r.kind.startsWith("shared-anon")) === isAnonymous(k);
+      const overlapping = replay.filter((v) => v.start < k.end && v.end > k.start);
+      const differ = (cause: string) =>
+        this.differences.push({ program, pid, vma: range(k), kernel: kernelText(k), replay: replayText(overlapping), cause });
+      if (!r || r.end !== k.end || r.perms !== k.perms || !kindAgrees) {
+        differ(boundaryCause(k, overlapping));
+        continue;
+      }
+      p.boundariesExact++;
+      if (r.anonPages === k.anonPages) {
+        p.anonExact++;
+      } else if (k.anonPages > r.anonPages && thpCapableStarts.has(k.start)) {
+        differ(`THP (${this.thp}): the kernel may back this VMA with huge pages; vmalab models 4 KiB folios`);
+      } else if (k.anonPages > r.anonPages) {
+        differ("faults the trace did not show (pages the kernel wrote without a user fault, or lost events)");
+      } else {
+        differ("pages the kernel dropped without a syscall vmalab replays (MADV_FREE reclaim, swap-out, MADV_PAGEOUT)");
+      }
+    }
+    // What the replay maps where the kernel maps nothing.
+    for (const r of replay) {
+      if (user.some((k) => k.start < r.end && k.end > r.start)) continue;
+      this.differences.push({ program, pid, vma: range(r), kernel: "nothing mapped", replay: replayText([r]), cause: "unexplained" });
+    }
+  }
+
+  report(): FidelityReport {
+    return { programs: [...this.programs.values()], differences: this.differences, unmatched: this.unmatched };
+  }
+}
+
+/** Why a kernel VMA's boundaries or perms are not the replay's. */
+function boundaryCause(k: SnapshotVma, replay: VmaInfo[]): string {
+  if (k.path.startsWith("[") && k.path !== "[stack]" && k.path !== "[heap]") return `a mapping the kernel made that no syscall shows (${k.path})`;
+  if (replay.length === 0) return "unexplained: the replay has nothing mapped here";
+  return "unexplained";
+}
+
+/** The report as text: agreement per program, then every difference with its cause. */
+export function formatFidelity(r: FidelityReport): string {
+  const pct = (a: number, b: number) => (b === 0 ? "-" : `${((100 * a) / b).toFixed(1)} %`);
+  const lines = ["fidelity at each process's exit (kernel's smaps against the replay):"];
+  for (const p of r.programs) {
+    lines.push(
+      `  ${p.name}: ${p.snapshots} exits, ${p.vmas} VMAs; boundaries and perms exact ${p.boundariesExact} (${pct(p.boundariesExact, p.vmas)}), ` +
+        `Anonymous exact ${p.anonExact} (${pct(p.anonExact, p.vmas)})`,
+    );
+  }
+  if (r.unmatched) lines.push(`  exit snapshots with no exit in the trace (killed by a signal?): ${r.unmatched}`);
+  for (const d of r.differences) {
+    lines.push(`  ${d.program} ${d.pid} ${d.vma}: ${d.cause}`, `    kernel: ${d.kernel}`, `    replay: ${d.replay}`);
+  }
+  return lines.join("\n");
+}

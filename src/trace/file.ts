@@ -1,0 +1,93 @@
+// A recording on disk: plain or gzip-compressed perf trace or strace text,
+// optionally led by vmalab's header (what was recorded, on what host) and the
+// kernel's snapshots of each process (snapshot.ts):
+//
+//   # vmalab trace
+//   # program: NAME            # version: ...   # command: ...
+//   # kernel: RELEASE          # thp: MODE      # zero-page: yes|no
+//   # tracer: perf|strace      # recorder: snapshot-helper (the first process is the recorder)
+//   # snapshots: N             then N lines of snapshots
+//   # trace                    then the tracer's output to the end
+//
+// Lines are numbered in the file as a user sees it (uncompressed).
+
+import { readFileSync } from "node:fs";
+import { gunzipSync } from "node:zlib";
+import { parseSnapshots, type Snapshot } from "./snapshot.js";
+import { TraceSyntaxError } from "./strace.js";
+
+export const MAGIC = "# vmalab trace";
+
+export interface TraceFile {
+  /** Header fields by name ("program", "kernel", "thp", ...); empty for a bare trace. */
+  header: Record<string, string>;
+  snapshots: Snapshot[];
+  /** The tracer's output. */
+  text: string;
+  /** The file line of the first line of `text` (1 for a bare trace). */
+  firstLine: number;
+}
+
+/** The text of a file, gunzipped when it is gzip (by its magic bytes, whatever its name). */
+export function readText(path: string): string {
+  const bytes = readFileSync(path);
+  if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes.toString("utf8");
+  try {
+    return gunzipSync(bytes).toString("utf8");
+  } catch (err) {
+    throw new TraceSyntaxError(0, `not a whole gzip file (${(err as Error).message})`, path);
+  }
+}
+
+/** Splits a recording's text into its header, snapshots and trace. */
+export function parseTraceFile(text: string, file = "<trace>"): TraceFile {
+  if (!text.startsWith(MAGIC)) return { header: {}, snapshots: [], text, firstLine: 1 };
+  const header: Record<string, string> = {};
+  let pos = 0;
+  let line = 1;
+  let snapshots: Snapshot[] = [];
+  const nextLine = (): string | null => {
+    if (pos >= text.length) return null;
+    let end = text.indexOf("\n", pos);
+    if (end < 0) end = text.length;
+    const l = text.slice(pos, end);
+    pos = end + 1;
+    return l;
+  };
+  nextLine();
+  for (let l = nextLine(); ; l = nextLine()) {
+    line++;
+    if (l === null) throw new TraceSyntaxError(line, "the header has no '# trace' line: the recording was cut", file);
+    if (l === "# trace") break;
+    const m = /^# ([a-z-]+): ?(.*)$/.exec(l);
+    if (!m) throw new TraceSyntaxError(line, `not a header line: '${l.slice(0, 80)}'`, file);
+    header[m[1]] = m[2];
+    if (m[1] !== "snapshots") continue;
+    const n = Number(m[2]);
+    if (!Number.isSafeInteger(n) || n < 0) throw new TraceSyntaxError(line, `snapshots: not a line count: '${m[2]}'`, file);
+    const lines: string[] = [];
+    for (let k = 0; k < n; k++) {
+      const s = nextLine();
+      if (s === null) throw new TraceSyntaxError(line + k + 1, "the snapshots were cut", file);
+      lines.push(s);
+    }
+    try {
+      snapshots = parseSnapshots(lines, line + 1);
+    } catch (err) {
+      throw err instanceof TraceSyntaxError ? err.in(file) : err;
+    }
+    line += n;
+  }
+  return { header, snapshots, text: text.slice(pos), firstLine: line + 1 };
+}
+
+/** Reads a recording from disk (see above). */
+export function readTraceFile(path: string): TraceFile {
+  return parseTraceFile(readText(path), path);
+}
+
+/** A recording's text: the header fields in order, the snapshot lines, then the trace. */
+export function formatTraceFile(header: Record<string, string>, snapshotLines: string[], trace: string): string {
+  const fields = Object.entries(header).map(([k, v]) => `# ${k}: ${v}`);
+  return [MAGIC, ...fields, `# snapshots: ${snapshotLines.length}`, ...snapshotLines, "# trace", trace].join("\n");
+}
