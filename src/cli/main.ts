@@ -20,6 +20,7 @@ import { WORKLOADS } from "../workload/generators.js";
 import { checkWorkloadName } from "../workload/run.js";
 import { explainScenario } from "../explain.js";
 import { defaultTracer, recordTrace, type Tracer } from "../trace/record.js";
+import { listCorpus, recordCorpus } from "./corpus.js";
 import { formatFidelity } from "../trace/check.js";
 import { readTraceFile } from "../trace/file.js";
 import { formatReplayStats, traceToScenario } from "../trace/replay.js";
@@ -64,6 +65,12 @@ Usage:
       process and open/close syscalls, after a header naming the program and
       the host. --check (perf) also saves the kernel's view of each process
       (smaps) right after each execve and when it exits.
+  vmalab corpus list | record [NAME...] [--out DIR]
+      The corpus of real programs (redis, build, python, node, postgres):
+      list says what each records and which Debian packages it needs;
+      record runs each under its load with record --check into
+      DIR/NAME.trace.gz (default DIR: corpus) and prints how its replay
+      agrees with the kernel.
   vmalab trace FILE [--strict] [--out SCENARIO] [--check] [--json] [--no-zero-page]
       Read a trace (plain or .gz), turn it into a scenario at the traced
       addresses and print what it held and what had to be rebuilt (README:
@@ -221,6 +228,17 @@ async function main(argv: string[]): Promise<number> {
     const status = recordTrace(positionals[0], positionals.slice(1), values.out, { tracer, check: values.check });
     console.error(`vmalab: ${tracer} trace${values.check ? " with snapshots" : ""} written to ${values.out} (the program exited with ${status})`);
     return status === 0 ? 0 : 1;
+  }
+  if (command === "corpus") {
+    const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { out: { type: "string", default: "corpus" } } });
+    const [verb, ...names] = positionals;
+    if (verb === "list" && names.length === 0) {
+      listCorpus();
+      return 0;
+    }
+    if (verb !== "record") throw new UsageError("corpus takes: list | record [NAME...] [--out DIR]");
+    await recordCorpus(names, values.out);
+    return 0;
   }
   if (command === "trace") {
     const { values, positionals } = parseArgs({

@@ -1,41 +1,13 @@
-// `vmalab playground`: serves the built playground (dist/playground) on
-// localhost. Static files only, confined to that folder.
+// `vmalab playground`: serves the built playground (dist/playground) on localhost.
 
-import { readFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import { extname, join, normalize } from "node:path";
+import type { Server } from "node:http";
 import { fileURLToPath } from "node:url";
+import { serveFolder } from "../static-server.js";
 
-const ROOT = fileURLToPath(new URL("../playground/", import.meta.url));
-const TYPES: Record<string, string> = {
-  ".html": "text/html; charset=utf-8",
-  ".js": "text/javascript; charset=utf-8",
-  ".wasm": "application/wasm",
-  ".css": "text/css; charset=utf-8",
-};
+/** The built playground. */
+export const PLAYGROUND_DIR = fileURLToPath(new URL("../playground/", import.meta.url));
 
 /** Starts the server on `port` (0: any free one); resolves with its URL and server. */
 export function servePlayground(port = 0, host = "127.0.0.1"): Promise<{ url: string; server: Server }> {
-  const server = createServer(async (req, res) => {
-    const path = normalize(decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname)).replace(/^(\.\.[/\\])+/, "");
-    const file = join(ROOT, path.endsWith("/") ? `${path}index.html` : path);
-    if (!file.startsWith(ROOT)) {
-      res.writeHead(403).end();
-      return;
-    }
-    try {
-      const body = await readFile(file);
-      res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream" }).end(body);
-    } catch {
-      res.writeHead(404, { "content-type": "text/plain" }).end("not found");
-    }
-  });
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      const address = server.address();
-      const actual = typeof address === "object" && address ? address.port : port;
-      resolve({ url: `http://${host}:${actual}/`, server });
-    });
-  });
+  return serveFolder(PLAYGROUND_DIR, port, host);
 }

@@ -36,6 +36,11 @@ export class ScenarioRun {
       this.current = op.id;
       return;
     }
+    // A spawned process needs nothing of the current one (which may have exited).
+    if (op.op === "spawn") {
+      this.sys.spawnEmpty(op.child);
+      return;
+    }
     const p = this.sys.process(this.current);
     switch (op.op) {
       case "mmap":
@@ -61,9 +66,6 @@ export class ScenarioRun {
         return p.exit();
       case "exec":
         p.exec();
-        return;
-      case "spawn":
-        this.sys.spawnEmpty(op.child);
         return;
       case "rmap":
         this.out.push({ rmap: this.rmaps++, proc: this.current, page: op.page, mapped: p.rmap(op.page).mappings });

@@ -36,7 +36,7 @@ export interface FidelityDifference {
 export interface FidelityReport {
   programs: ProgramFidelity[];
   differences: FidelityDifference[];
-  /** Exit snapshots with no exit in the trace to compare at (a process killed by a signal, say). */
+  /** Exit snapshots the replay had no process to compare with. */
   unmatched: number;
 }
 
@@ -90,6 +90,19 @@ export class FidelityCheck {
     }
   }
 
+  /**
+   * Once the replay has ended: a process whose calls the trace lost the
+   * arguments of (perf printed their return without the call) has its
+   * otherwise unexplained differences explained by them.
+   */
+  explainLostCalls(lost: { pid: number; name: string }[]): void {
+    for (const d of this.differences) {
+      if (!d.cause.startsWith("unexplained")) continue;
+      const names = [...new Set(lost.filter((l) => l.pid === d.pid).map((l) => l.name))];
+      if (names.length) d.cause = `calls whose arguments the trace lost (${names.join(", ")}: perf printed the return without the call)`;
+    }
+  }
+
   report(): FidelityReport {
     return { programs: [...this.programs.values()], differences: this.differences, unmatched: this.unmatched };
   }
@@ -112,7 +125,7 @@ export function formatFidelity(r: FidelityReport): string {
         `Anonymous exact ${p.anonExact} (${pct(p.anonExact, p.vmas)})`,
     );
   }
-  if (r.unmatched) lines.push(`  exit snapshots with no exit in the trace (killed by a signal?): ${r.unmatched}`);
+  if (r.unmatched) lines.push(`  exit snapshots with no process in the replay to compare with: ${r.unmatched}`);
   for (const d of r.differences) {
     lines.push(`  ${d.program} ${d.pid} ${d.vma}: ${d.cause}`, `    kernel: ${d.kernel}`, `    replay: ${d.replay}`);
   }

@@ -18,13 +18,18 @@ import { formatTraceFile } from "./file.js";
 export const TRACED = [
   "mmap", "munmap", "mprotect", "mremap", "madvise", "brk",
   "clone", "clone3", "fork", "vfork", "execve", "exit_group", "exit",
-  "openat", "open", "close",
+  "openat", "open", "close", "shmget", "shmat", "shmdt",
 ];
 /** Faults from user mode and from the kernel touching user memory (copy_to_user...). */
 const FAULTS = ["exceptions:page_fault_user", "exceptions:page_fault_kernel"];
 
 export type Tracer = "perf" | "strace";
-/** perf's ring buffer per CPU: a fault storm (a compiler's heap) overruns the default and drops events. */
+/**
+ * perf's ring buffer per CPU: a fault storm (a compiler's heap) overruns the
+ * default. perf trace also sorts events (--sort-events): unsorted, a thread
+ * that moved to another CPU inside a syscall had its return printed first
+ * and lost.
+ */
 const PERF_BUFFER = "16M";
 
 export interface RecordOptions {
@@ -69,7 +74,7 @@ function prepare(cmd: string, args: string[], opts: RecordOptions): Recording {
   const out = join(dir, "trace");
   const argv =
     tracer === "perf"
-      ? ["trace", "-m", PERF_BUFFER, "-e", [...TRACED, ...FAULTS].join(","), "-o", out, "--", ...program]
+      ? ["trace", "--sort-events", "-m", PERF_BUFFER, "-e", [...TRACED, ...FAULTS].join(","), "-o", out, "--", ...program]
       : ["-f", "-q", "-e", `trace=${TRACED.join(",")}`, "-e", "signal=none", "-o", out, "--", ...program];
   const header: Record<string, string> = {
     program: opts.program ?? basename(cmd),

@@ -51,6 +51,12 @@ export interface ReplayStats extends ParseStats {
   failed: number;
   /** Syscalls vmalab does not model, by name (not replayed). */
   unknown: Record<string, number>;
+  /** Calls whose return the trace shows without their arguments (not replayed), by name. */
+  argsLost: Record<string, number>;
+  /** Calls whose return the trace lost (their thread went on): replayed with the return their arguments imply, by name. */
+  returnsInferred: Record<string, number>;
+  /** Calls whose return the trace lost and their arguments do not imply (not replayed), by name. */
+  returnsLost: Record<string, number>;
   /** Calls with an argument vmalab cannot express (an advice it lacks, PROT_WRITE without read...), by what. */
   approximated: Record<string, number>;
   processes: number;
@@ -90,7 +96,10 @@ const ADVICES: Record<string, Advice> = {
 };
 /** Advices that change no VMA (page-level only): nothing to replay. */
 const PAGE_ADVICES = new Set(["MADV_FREE", "MADV_WILLNEED", "MADV_COLD", "MADV_PAGEOUT", "MADV_REMOVE", "MADV_POPULATE_READ", "MADV_POPULATE_WRITE"]);
-const MEMORY = new Set(["mmap", "munmap", "mprotect", "mremap", "madvise", "brk"]);
+const MEMORY = new Set(["mmap", "munmap", "mprotect", "mremap", "madvise", "brk", "shmget", "shmat", "shmdt"]);
+/** shmat()'s SHM_RDONLY and SHM_EXEC. */
+const SHM_RDONLY = 0o10000;
+const SHM_EXEC = 0o100000;
 const CLONES = new Set(["clone", "clone3", "fork", "vfork"]);
 const PROCESS = new Set([...CLONES, "execve", "exit_group", "exit"]);
 const FILES = new Set(["openat", "open", "close"]);
@@ -140,6 +149,41 @@ function snapshotQueues(snapshots: Snapshot[], when: Snapshot["when"]): Map<numb
   return q;
 }
 
+/**
+ * The return a call whose return the tracer lost must have had, its thread
+ * having gone on: success, at the address asked where the arguments fix it
+ * (an mmap with an address, an mremap in place or to a fixed place). Null
+ * where nothing fixes it (a new fd, a child's pid, an address the kernel chose).
+ */
+function inferReturn(name: string, args: string[]): number | null {
+  switch (name) {
+    case "munmap":
+    case "mprotect":
+    case "madvise":
+    case "close":
+    case "execve":
+    case "shmdt":
+      return 0;
+    case "mmap":
+      return num(args[0]) || null; // the hint is taken where it is free, as a fixed address is
+    case "brk":
+      return num(args[0]) || null;
+    case "mremap": {
+      const flags = flagSet(args[3]);
+      if (flags.has("MREMAP_FIXED")) return num(args[4]);
+      return flags.has("MREMAP_MAYMOVE") ? null : num(args[0]);
+    }
+    default:
+      return null;
+  }
+}
+
+/** A process's program as its snapshot shows it: the file its first VMA maps. */
+function programName(s: Snapshot): string {
+  const path = s.vmas.find((v) => v.path.startsWith("/"))?.path;
+  return path ? path.slice(path.lastIndexOf("/") + 1) : `pid ${s.pid}`;
+}
+
 /** A snapshot VMA as a scenario `restore` op (pages above TASK_SIZE, [vsyscall], are not the process's to map). */
 function restoreLine(v: SnapshotVma, unmodelled: (flag: string) => void): string {
   const { unknown } = vmFlagsFromString(v.vmFlags);
@@ -165,6 +209,9 @@ export function traceToScenario(input: string | TraceFile, opts: ReplayOptions =
     ...parsed,
     calls: {},
     failed: 0,
+    argsLost: {},
+    returnsInferred: {},
+    returnsLost: {},
     unknown: {},
     approximated: {},
     processes: 0,
@@ -188,6 +235,8 @@ export function traceToScenario(input: string | TraceFile, opts: ReplayOptions =
   const owner = new Map<number, number>(); // tid -> process id
   const fds = new Map<number, Map<number, string>>(); // process -> fd -> path
   const brk = new Map<number, number>(); // process -> current break (bytes)
+  const shmPages = new Map<number, number>(); // System V segment id -> pages (ids are system-wide)
+  const shmAttached = new Map<number, number>(); // attach page -> pages (the same in a forked child)
   let current = 0;
   let first: number | undefined;
   const count = (m: Record<string, number>, k: string) => (m[k] = (m[k] ?? 0) + 1);
@@ -207,7 +256,7 @@ export function traceToScenario(input: string | TraceFile, opts: ReplayOptions =
     if (first === undefined) {
       first = tid;
       owner.set(tid, 0);
-      stats.processes++;
+      if (!recorded) stats.processes++; // the recorder is not the program's
     }
     const p = owner.get(tid);
     if (p !== undefined) return p;
@@ -276,6 +325,7 @@ export function traceToScenario(input: string | TraceFile, opts: ReplayOptions =
       emit(p, restoreLine(v, (flag) => count(stats.approximated, `VmFlags ${flag} (not modelled)`)));
     }
   };
+  const lostCalls: { pid: number; name: string }[] = []; // calls whose arguments the tracer lost, by process
   // The processes the recorder starts, until their execve: still the recorder's code.
   const recorderChildren = new Set<number>();
   const replayEvent = (e: TraceEvent): void => {
@@ -335,10 +385,22 @@ export function traceToScenario(input: string | TraceFile, opts: ReplayOptions =
       stats.failed++;
       return;
     }
+    if (e.argsLost) {
+      count(stats.argsLost, e.name);
+      lostCalls.push({ pid: pidOf(procOf(e.tid)), name: e.name });
+      return;
+    }
+    const inferred = e.retLost ? inferReturn(e.name, e.args) : e.ret;
+    if (inferred === null && e.retLost) {
+      count(stats.returnsLost, e.name);
+      return;
+    }
+    if (e.retLost) count(stats.returnsInferred, e.name);
     const p = procOf(e.tid);
-    if (!alive(p)) return; // its process has exited
+    // A vfork child's parent may exit once the child's execve has let it go: the child goes on.
+    if (!alive(p) && !(e.name === "execve" && untilExec.has(e.tid))) return; // its process has exited
     const a = e.args;
-    const ret = e.ret ?? 0;
+    const ret = inferred ?? 0;
     switch (e.name) {
       case "openat":
       case "open": {
@@ -350,6 +412,27 @@ export function traceToScenario(input: string | TraceFile, opts: ReplayOptions =
       case "close":
         fds.get(p)?.delete(num(a[0]));
         break;
+      case "shmget":
+        if (num(a[1]) > 0) shmPages.set(ret, pagesOf(num(a[1])));
+        break;
+      case "shmat": {
+        // A System V segment is a shmem file of its own, mapped shared.
+        const pages = shmPages.get(num(a[0]));
+        if (pages === undefined) {
+          count(stats.approximated, "shmat of a segment made before the trace (not replayed)");
+          break;
+        }
+        const flags = num(a[2]);
+        const prot = flags & SHM_RDONLY ? (flags & SHM_EXEC ? "rx" : "r") : flags & SHM_EXEC ? "rwx" : "rw";
+        shmAttached.set(ret / PAGE, pages);
+        emit(p, `mmap ${ret / PAGE} ${pages} ${prot} shared-file:${fileWord(`[SYSV ${num(a[0])}]`)}@0`);
+        break;
+      }
+      case "shmdt": {
+        const pages = shmAttached.get(num(a[0]) / PAGE);
+        if (pages !== undefined) emit(p, `munmap ${num(a[0]) / PAGE} ${pages}`);
+        break;
+      }
       case "mmap": {
         const [, len, pr, fl, fd, off] = a;
         const flags = flagSet(fl);
@@ -444,7 +527,7 @@ export function traceToScenario(input: string | TraceFile, opts: ReplayOptions =
           owner.set(e.tid, e.tid);
           stats.threads--;
           stats.processes++;
-          emit(p, `spawn ${e.tid}`);
+          emitRaw(`spawn ${e.tid}`);
           fds.set(e.tid, new Map(fds.get(p)));
           restoreExec(e.tid);
           break;
@@ -468,7 +551,16 @@ export function traceToScenario(input: string | TraceFile, opts: ReplayOptions =
   for (const ws of waiting.values()) for (const w of ws) replayEvent(w);
   const scenario = `${out.join("\n")}\n`;
   stats.ops = parseScenario(scenario).length;
-  if (check) for (const q of exitSnapshots.values()) check.unmatched += q.length;
+  if (check) {
+    // A process killed by a signal has no exit in the trace: its last state is where the replay ends.
+    for (const [pid, q] of exitSnapshots) {
+      const p = pid === first ? 0 : owner.get(pid);
+      const snap = p !== undefined && alive(p) ? q.shift() : undefined;
+      if (snap) check.compare(programName(snap), pid, snap.vmas, sys.process(p!).vmas());
+      check.unmatched += q.length;
+    }
+  }
+  check?.explainLostCalls(lostCalls);
   return { scenario, stats, fidelity: check?.report() ?? null };
 }
 
@@ -482,7 +574,9 @@ export function formatReplayStats(file: string, s: ReplayStats): string {
   return [
     `${file}: ${s.lines} lines, ${calls} syscalls (${list(s.calls)})`,
     `  processes ${s.processes}, threads ${s.threads}, execs ${s.execs}; ${s.ops} scenario ops`,
-    `  not replayed: failed in the trace ${s.failed}; unknown syscalls: ${list(s.unknown)}`,
+    `  not replayed: failed in the trace ${s.failed}; unknown syscalls: ${list(s.unknown)}; ` +
+      `arguments lost by the tracer: ${list(s.argsLost)}; returns lost: ${list(s.returnsLost)}`,
+    `  returns the tracer lost, replayed as their arguments imply: ${list(s.returnsInferred)}`,
     `  approximated: ${list(s.approximated)}`,
     `  execs started from the kernel's snapshot: ${s.execsFromSnapshot} of ${s.execs}; ` +
       `rebuilt: ${s.reconstructed} [execve] mappings for memory the trace did not show`,

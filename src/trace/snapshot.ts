@@ -36,8 +36,13 @@ export interface Snapshot {
 
 const HEAD = /^([0-9a-f]+)-([0-9a-f]+) ([r-][w-][x-][ps]) ([0-9a-f]+) [0-9a-f]+:[0-9a-f]+ (\d+)\s*(.*)$/;
 
-/** Whether a snapshot VMA is anonymous memory as a trace replay names it (no file, or the stack or heap). */
+/**
+ * Whether a snapshot VMA is anonymous memory as a trace replay names it: no
+ * file, the stack or heap, or shared anonymous memory (a shmem file smaps
+ * names /dev/zero).
+ */
 export function isAnonymous(v: SnapshotVma): boolean {
+  if (v.path === "/dev/zero (deleted)") return v.perms[3] === "s";
   return v.inode === 0 && (v.path === "" || v.path === "[stack]" || v.path === "[heap]");
 }
 

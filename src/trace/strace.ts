@@ -5,7 +5,21 @@
 
 /** One completed syscall, exit or page fault, in the order the trace completes them. */
 export type TraceEvent =
-  | { kind: "call"; tid: number; name: string; args: string[]; ret: number | null; errno: string | null; line: number }
+  /**
+   * A completed syscall; `argsLost`: the trace showed its return but not its
+   * arguments; `retLost`: its call but not its return (the thread went on).
+   */
+  | {
+      kind: "call";
+      tid: number;
+      name: string;
+      args: string[];
+      ret: number | null;
+      errno: string | null;
+      line: number;
+      argsLost?: boolean;
+      retLost?: boolean;
+    }
   /** A thread ended; with `group`, its whole process (exit_group). `comm`: its command name, where the trace shows it. */
   | { kind: "exit"; tid: number; line: number; group?: boolean; comm?: string }
   /** A page fault; `during`: the syscall its thread was inside, where the trace shows it (the kernel touching user memory). */
