@@ -229,6 +229,11 @@ export class System {
     return runOps(this, parseScenario(text, file));
   }
 
+  /** Whether process `id` is alive. */
+  hasProcess(id: number): boolean {
+    return this.procs.has(id);
+  }
+
   /** Live processes, by id. */
   processes(): Process[] {
     return [...this.procs.values()].sort((a, b) => a.id - b.id);

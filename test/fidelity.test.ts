@@ -64,14 +64,18 @@ describe("recordings: header, snapshots, gzip", () => {
     expect(f.firstLine).toBe(1 + 6 + 1 + SNAPSHOTS.length + 1 + 1);
   });
 
-  test("a gzip file reads as its text; a cut gzip file or snapshot is a clear error naming the file", () => {
+  test("a gzip file reads as its text; a cut one replays as far as it goes (--strict: an error at its end); a cut snapshot is an error naming the file", () => {
     const dir = mkdtempSync(join(tmpdir(), "vmalab-rec-"));
     const text = formatTraceFile(HEADER, SNAPSHOTS, TRACE);
     const gz = gzipSync(text);
     writeFileSync(join(dir, "a.gz"), gz);
     expect(readTraceFile(join(dir, "a.gz")).snapshots).toHaveLength(3);
     writeFileSync(join(dir, "cut.gz"), gz.subarray(0, gz.length - 20));
-    expect(() => readTraceFile(join(dir, "cut.gz"))).toThrow(/cut\.gz.*not a whole gzip file/);
+    const cut = readTraceFile(join(dir, "cut.gz"));
+    expect(cut.cut).toBe(true);
+    expect(cut.text.length).toBeGreaterThan(TRACE.length / 2);
+    expect(traceToScenario(cut).stats.cut).toBe(true);
+    expect(() => traceToScenario(cut, { strict: true })).toThrow(/^.*cut\.gz:\d+: the file ends early/);
     const lines = formatTraceFile(HEADER, SNAPSHOTS.slice(0, 5), TRACE);
     expect(() => parseTraceFile(lines, "x.trace")).toThrow(TraceSyntaxError);
     expect(() => parseTraceFile(lines, "x.trace")).toThrow(/^x\.trace:\d+: snapshot: cut off/);
@@ -158,5 +162,48 @@ describe.runIf(hasPerf)("record --check: every replay against the kernel's own v
     const { fidelity, all } = check("alloc-service", bin, [join(dir, "maps")]);
     expect(fidelity.programs[0]).toMatchObject({ name: "alloc-service", snapshots: 2 });
     expect(all.vmas).toBeGreaterThan(50);
+  });
+});
+
+describe("bad recordings: the replay goes on where it can, --strict stops with file:line", () => {
+  const cli = new URL("../dist/cli/main.js", import.meta.url).pathname;
+  const dir = mkdtempSync(join(tmpdir(), "vmalab-bad-"));
+  const vmalab = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: "utf8" });
+  const text = formatTraceFile(HEADER, SNAPSHOTS, TRACE);
+  const lines = text.split("\n");
+  const traceAt = lines.indexOf("# trace") + 2; // the file line of the trace's first line
+  // Cut mid-line, garbage between lines, an event perf might print that vmalab does not know.
+  const bad = [
+    ...lines.slice(0, traceAt + 6),
+    "\u0000\u0001 garbage \u001b[31m here",
+    "     0.650 (         ): app/300 sched:sched_switch(prev_comm: app)",
+    ...lines.slice(traceAt + 6),
+  ].join("\n");
+  const badFile = join(dir, "bad.trace");
+  writeFileSync(badFile, `${bad.slice(0, bad.length - 30)}`);
+
+  test("counted with line numbers; the check still runs", () => {
+    const r = vmalab("trace", "--check", badFile);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`unreadable lines: 3 \\(first at line ${traceAt + 7}\\)`));
+    expect(r.stdout).toContain("app: 2 exits");
+  });
+
+  test("--strict: the first unreadable line, with its file and line, and no stack trace", () => {
+    const r = vmalab("trace", "--strict", badFile);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`^vmalab: ${badFile.replace(/[.]/g, "\\.")}:${traceAt + 7}: not a perf trace line: '\\\\x00\\\\x01 garbage \\\\x1b`));
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(r.stderr).not.toContain("\u001b");
+  });
+
+  test("a gzip file cut short: what it holds is replayed and the cut is said", () => {
+    const gz = gzipSync(text);
+    const file = join(dir, "cut.trace.gz");
+    writeFileSync(file, gz.subarray(0, Math.floor(gz.length * 0.8)));
+    const r = vmalab("trace", file);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain("the file ends early");
+    expect(vmalab("trace", "--strict", file).stderr).toMatch(/cut\.trace\.gz:\d+: the file ends early/);
   });
 });

@@ -12,9 +12,9 @@
 // Lines are numbered in the file as a user sees it (uncompressed).
 
 import { readFileSync } from "node:fs";
-import { gunzipSync } from "node:zlib";
+import { constants, gunzipSync } from "node:zlib";
 import { parseSnapshots, type Snapshot } from "./snapshot.js";
-import { TraceSyntaxError } from "./strace.js";
+import { quoted, TraceSyntaxError } from "./strace.js";
 
 export const MAGIC = "# vmalab trace";
 
@@ -26,16 +26,24 @@ export interface TraceFile {
   text: string;
   /** The file line of the first line of `text` (1 for a bare trace). */
   firstLine: number;
+  /** A gzip file that ends early: `text` is what could be read of it. */
+  cut?: boolean;
+  /** The file it was read from, for errors. */
+  path?: string;
 }
 
-/** The text of a file, gunzipped when it is gzip (by its magic bytes, whatever its name). */
-export function readText(path: string): string {
+/**
+ * The text of a file, gunzipped when it is gzip (by its magic bytes, whatever
+ * its name). A gzip file that ends early gives what could be read, `cut`.
+ */
+export function readText(path: string): { text: string; cut: boolean } {
   const bytes = readFileSync(path);
-  if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes.toString("utf8");
+  if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return { text: bytes.toString("utf8"), cut: false };
   try {
-    return gunzipSync(bytes).toString("utf8");
-  } catch (err) {
-    throw new TraceSyntaxError(0, `not a whole gzip file (${(err as Error).message})`, path);
+    return { text: gunzipSync(bytes).toString("utf8"), cut: false };
+  } catch {
+    // Z_SYNC_FLUSH hands back what the stream held before it broke off.
+    return { text: gunzipSync(bytes, { finishFlush: constants.Z_SYNC_FLUSH }).toString("utf8"), cut: true };
   }
 }
 
@@ -60,11 +68,11 @@ export function parseTraceFile(text: string, file = "<trace>"): TraceFile {
     if (l === null) throw new TraceSyntaxError(line, "the header has no '# trace' line: the recording was cut", file);
     if (l === "# trace") break;
     const m = /^# ([a-z-]+): ?(.*)$/.exec(l);
-    if (!m) throw new TraceSyntaxError(line, `not a header line: '${l.slice(0, 80)}'`, file);
+    if (!m) throw new TraceSyntaxError(line, `not a header line: ${quoted(l, 80)}`, file);
     header[m[1]] = m[2];
     if (m[1] !== "snapshots") continue;
     const n = Number(m[2]);
-    if (!Number.isSafeInteger(n) || n < 0) throw new TraceSyntaxError(line, `snapshots: not a line count: '${m[2]}'`, file);
+    if (!Number.isSafeInteger(n) || n < 0) throw new TraceSyntaxError(line, `snapshots: not a line count: ${quoted(m[2])}`, file);
     const lines: string[] = [];
     for (let k = 0; k < n; k++) {
       const s = nextLine();
@@ -83,7 +91,8 @@ export function parseTraceFile(text: string, file = "<trace>"): TraceFile {
 
 /** Reads a recording from disk (see above). */
 export function readTraceFile(path: string): TraceFile {
-  return parseTraceFile(readText(path), path);
+  const { text, cut } = readText(path);
+  return { ...parseTraceFile(text, path), cut, path };
 }
 
 /** A recording's text: the header fields in order, the snapshot lines, then the trace. */

@@ -10,7 +10,7 @@
 // an earlier line of its own thread by no more than the rounding of the
 // times (a microsecond each) stays after it.
 
-import { type ParseStats, type TraceEvent, TraceSyntaxError } from "./strace.js";
+import { type ParseStats, quoted, type TraceEvent, TraceSyntaxError } from "./strace.js";
 
 const HEAD = /^\s*([\d.]+|\?)\s+\(\s*(?:([\d.]+) ms)?\s*\):\s+(.*)\/(\d+)\s+(.*)$/;
 const CONTINUED = /^\.\.\. \[continued\]: ([a-z_0-9]+)\(\)\)\s+= ?(.*)$/;
@@ -84,7 +84,7 @@ export function parsePerfTrace(text: string, strict = false, firstLine = 1): { e
   const result = (text: string, line: number): { ret: number | null; errno: string | null } | null => {
     const m = RESULT.exec(text.trim());
     if (!m) {
-      bad(line, `no result in '${text}'`);
+      bad(line, `no result in ${quoted(text)}`);
       return null;
     }
     return { ret: m[1] === undefined || m[1] === "?" ? null : Number(m[1]), errno: m[2] ?? null };
@@ -116,7 +116,7 @@ export function parsePerfTrace(text: string, strict = false, firstLine = 1): { e
     }
     const h = HEAD.exec(raw);
     if (!h) {
-      bad(line, `not a perf trace line: '${raw.slice(0, 60)}'`);
+      bad(line, `not a perf trace line: ${quoted(raw)}`);
       continue;
     }
     const tid = Number(h[4]);
@@ -155,7 +155,7 @@ export function parsePerfTrace(text: string, strict = false, firstLine = 1): { e
         if (res) push(tid, m[1], args, res, line);
       }
     } else {
-      bad(line, `unknown perf trace event: '${body.slice(0, 60)}'`);
+      bad(line, `unknown perf trace event: ${quoted(body)}`);
     }
   }
   stats.unfinished = [...pending.values()].filter((p) => p.name !== "exit_group" && p.name !== "exit").length;

@@ -32,7 +32,7 @@
 //   returns: they are replayed just after the fork.
 
 import type { ThpMode } from "../kernel/host.js";
-import { parseScenario } from "../scenario/parse.js";
+import { type Op, parseScenario } from "../scenario/parse.js";
 import { ScenarioRun } from "../scenario/run.js";
 import { System } from "../system.js";
 import { type Advice, type Prot, vmFlagsFromString } from "../vmflags.js";
@@ -40,7 +40,7 @@ import { FidelityCheck, type FidelityReport, TASK_SIZE_PAGES } from "./check.js"
 import { parseTraceFile, type TraceFile } from "./file.js";
 import { isPerfTrace, parsePerfTrace } from "./perf.js";
 import { isAnonymous, type Snapshot, type SnapshotVma } from "./snapshot.js";
-import { parseStrace, type ParseStats, type TraceEvent } from "./strace.js";
+import { parseStrace, type ParseStats, type TraceEvent, TraceSyntaxError } from "./strace.js";
 
 const PAGE = 4096;
 
@@ -75,6 +75,8 @@ export interface ReplayStats extends ParseStats {
   faultsInExec: number;
   /** Ops of the scenario. */
   ops: number;
+  /** The file ended early (a gzip stream cut off): the trace is what could be read. */
+  cut: boolean;
 }
 
 const PROT_BITS: Record<string, number> = { PROT_NONE: 0, PROT_READ: 1, PROT_WRITE: 2, PROT_EXEC: 4 };
@@ -203,7 +205,18 @@ function restoreLine(v: SnapshotVma, unmodelled: (flag: string) => void): string
  */
 export function traceToScenario(input: string | TraceFile, opts: ReplayOptions = {}): Replay {
   const file = typeof input === "string" ? parseTraceFile(input) : input;
+  try {
+    return replay(file, opts);
+  } catch (err) {
+    throw err instanceof TraceSyntaxError && file.path !== undefined ? err.in(file.path) : err;
+  }
+}
+
+function replay(file: TraceFile, opts: ReplayOptions): Replay {
   const { text, header } = file;
+  if (file.cut && opts.strict) {
+    throw new TraceSyntaxError(file.firstLine + text.split("\n").length - 1, "the file ends early (a gzip stream cut off)");
+  }
   const { events, stats: parsed } = isPerfTrace(text) ? parsePerfTrace(text, opts.strict, file.firstLine) : parseStrace(text, opts.strict, file.firstLine);
   const stats: ReplayStats = {
     ...parsed,
@@ -224,6 +237,7 @@ export function traceToScenario(input: string | TraceFile, opts: ReplayOptions =
     faultsSkippedLines: [],
     faultsInExec: 0,
     ops: 0,
+    cut: file.cut === true,
   };
   const sys = System.createSync({ maxMapCount: 1 << 30, zeroPage: opts.zeroPage ?? header["zero-page"] !== "no" });
   const execSnapshots = snapshotQueues(file.snapshots, "exec");
@@ -247,10 +261,13 @@ export function traceToScenario(input: string | TraceFile, opts: ReplayOptions =
     emitRaw(line);
   };
   function emitRaw(line: string) {
-    out.push(line);
     const [op] = parseScenario(line);
-    run.step({ ...op, index: 0 });
+    step(line, op);
     if (op.op === "proc") current = op.id;
+  }
+  function step(line: string, op: Op) {
+    out.push(line);
+    run.step({ ...op, index: stats.ops++, line: out.length });
   }
   const procOf = (tid: number): number => {
     if (first === undefined) {
@@ -295,7 +312,7 @@ export function traceToScenario(input: string | TraceFile, opts: ReplayOptions =
     return (["none", "r", "rw", "rw", "rx", "rx", "rwx", "rwx"] as const)[bits];
   };
 
-  const alive = (p: number) => sys.processes().some((q) => q.id === p);
+  const alive = (p: number) => sys.hasProcess(p);
   // A child's first events may come before its parent's clone returns: a
   // thread's (perf), whose process is known from its parent up front, and a
   // process's (strace prints them while the parent's clone is unfinished),
@@ -366,12 +383,20 @@ export function traceToScenario(input: string | TraceFile, opts: ReplayOptions =
       // The core decides, as the kernel's fault handler does (a stack grows down to a fault below it).
       const p = procOf(e.tid);
       const records = run.out.length;
-      if (alive(p)) emit(p, `touch ${e.page} 1 ${e.write ? "w" : "r"}`);
+      // The commonest op, built here rather than parsed from its text.
+      if (alive(p)) {
+        if (p !== current) emitRaw(`proc ${p}`);
+        const access = e.write ? "w" : "r";
+        step(`touch ${e.page} 1 ${access}`, { op: "touch", start: e.page, pages: 1, access });
+      }
       if (alive(p) && run.out.length === records) {
         stats.faults++;
         return;
       }
-      if (alive(p)) out.pop(); // the touch failed and changed nothing: not part of the scenario
+      if (alive(p)) {
+        out.pop(); // the touch failed and changed nothing: not part of the scenario
+        stats.ops--;
+      }
       stats.faultsSkipped++;
       if (stats.faultsSkippedLines.length < 20) stats.faultsSkippedLines.push(e.line);
       return;
@@ -550,7 +575,6 @@ export function traceToScenario(input: string | TraceFile, opts: ReplayOptions =
   // A child whose fork was not replayed (its parent had gone): its events stand alone.
   for (const ws of waiting.values()) for (const w of ws) replayEvent(w);
   const scenario = `${out.join("\n")}\n`;
-  stats.ops = parseScenario(scenario).length;
   if (check) {
     // A process killed by a signal has no exit in the trace: its last state is where the replay ends.
     for (const [pid, q] of exitSnapshots) {
@@ -584,5 +608,6 @@ export function formatReplayStats(file: string, s: ReplayStats): string {
       `${s.faultsSkipped ? ` (first at line ${s.faultsSkippedLines[0]})` : ""}; ` +
       `inside execve (part of the layout it built): ${s.faultsInExec}`,
     `  unreadable lines: ${s.badLines.length}${s.badLines.length ? ` (first at line ${s.badLines[0]})` : ""}; calls never resumed: ${s.unfinished}; signals: ${s.signals}`,
+    ...(s.cut ? ["  the file ends early (a gzip stream cut off): replayed as far as it goes"] : []),
   ].join("\n");
 }

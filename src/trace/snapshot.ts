@@ -3,7 +3,7 @@
 // layout execve built; when each process is about to exit, what the replay
 // must have reproduced. Pages throughout, as in scenarios.
 
-import { TraceSyntaxError } from "./strace.js";
+import { quoted, TraceSyntaxError } from "./strace.js";
 
 const PAGE = 4096;
 
@@ -53,7 +53,7 @@ export function parseSnapshots(lines: string[], first: number): Snapshot[] {
   lines.forEach((text, i) => {
     const line = first + i;
     const bad = (why: string): never => {
-      throw new TraceSyntaxError(line, `snapshot: ${why}: '${text.slice(0, 80)}'`);
+      throw new TraceSyntaxError(line, `snapshot: ${why}: ${quoted(text, 80)}`);
     };
     let m: RegExpExecArray | null;
     if ((m = /^snapshot (exec|exit) (\d+)$/.exec(text))) {

@@ -34,6 +34,15 @@ export interface ParseStats {
   unfinished: number;
 }
 
+/**
+ * A piece of an input file as an error message may show it: quoted, control
+ * characters escaped (a terminal would obey them), at most `max` characters.
+ */
+export function quoted(text: string, max = 60): string {
+  const cut = text.length > max ? `${text.slice(0, max)}…` : text;
+  return `'${cut.replace(/[\u0000-\u001f\u007f-\u009f']/g, (c) => (c === "'" ? "\\'" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`))}'`;
+}
+
 export class TraceSyntaxError extends Error {
   constructor(
     readonly line: number,
@@ -95,7 +104,7 @@ export function parseStrace(text: string, strict = false, firstLine = 1): { even
   };
   const complete = (tid: number, name: string, body: string, line: number) => {
     const m = RESULT.exec(body);
-    if (!m) return bad(line, `no result in '${body.slice(-60)}'`);
+    if (!m) return bad(line, `no result in ${quoted(body.slice(-60))}`);
     const argText = body.slice(0, m.index);
     const ret = m[1] === "?" ? null : Number(m[1]);
     events.push({ kind: "call", tid, name, args: splitArgs(argText), ret, errno: m[2] ?? null, line });
@@ -114,7 +123,7 @@ export function parseStrace(text: string, strict = false, firstLine = 1): { even
       const tid = Number(m[1]);
       const head = pending.get(tid);
       if (!head || head.name !== m[2]) {
-        bad(line, `'${m[2]}' resumed without its start`);
+        bad(line, `${quoted(m[2])} resumed without its start`);
         continue;
       }
       pending.delete(tid);
@@ -128,7 +137,7 @@ export function parseStrace(text: string, strict = false, firstLine = 1): { even
         complete(tid, m[2], body, line);
       }
     } else {
-      bad(line, `not a strace line: '${text.slice(0, 60)}'`);
+      bad(line, `not a strace line: ${quoted(text)}`);
     }
   }
   // exit_group and execve of other threads never resume: that is no corruption.
