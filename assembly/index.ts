@@ -258,6 +258,14 @@ export function merge_log_clear(): void {
 export function sys_peak_vmas(): u32 {
   return vma.vmas.peak;
 }
+/** VMAs alive now, over every process. */
+export function sys_live_vmas(): u32 {
+  return vma.vmas.live;
+}
+/** The most anon_vmas (0) or anon_vma_chain links (1) alive at once since the start. */
+export function sys_peak_anon(which: i32): u32 {
+  return which == 0 ? anonVmas.peak : avcs.peak;
+}
 
 /** Bytes per VMA written by mm_collect_vmas: start, end, pgoff, flags, file, anon pages, anon_vma id, chain length. */
 export const VMA_RECORD_F64S: i32 = 8;

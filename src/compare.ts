@@ -10,7 +10,7 @@ import type { MergePolicy } from "./policy.js";
 import { FAMILIES, type Family, generateScenario } from "./scenario/generate.js";
 import { type WorkloadName, WORKLOADS, workloadBatches, workloadFiles } from "./workload/generators.js";
 import { parseScenario, type ScenarioOp } from "./scenario/parse.js";
-import { runOps } from "./scenario/run.js";
+import { ScenarioRun } from "./scenario/run.js";
 import { POLICIES, System, type VmaInfo } from "./system.js";
 import { VmalabError } from "./wasm.js";
 
@@ -59,7 +59,15 @@ export interface PolicyRun {
   chainHistogram: Record<number, number>;
   /** At the end, for reports: one process's VMAs and its part of the anon_vma graph (the one asked for, else the lowest live id). */
   detail: { proc: number; vmas: VmaInfo[]; graph: AnonVmaGraph } | null;
+  /** Live VMAs over all processes, averaged over the ops (each op weighs the same). */
+  vmasMean: number;
+  /** Each process's VMA count when it exits (or at the end, for those alive then), summed. */
+  vmasAtExit: number;
+  /** The memory syscalls of the op stream (mmap, munmap, mprotect, mremap, madvise). */
+  memorySyscalls: number;
 }
+
+const MEMORY_OPS = new Set(["mmap", "munmap", "mprotect", "mremap", "madvise"]);
 
 interface RunSpec {
   ops: ScenarioOp[];
@@ -79,11 +87,21 @@ export function runPolicy(spec: RunSpec): PolicyRun {
     series.op.push(op);
     series.vmas.push(sys.processes().reduce((n, p) => n + p.mapCount, 0));
   };
+  const run = new ScenarioRun(sys);
+  let current = 0;
+  let vmaOps = 0;
+  let vmasAtExit = 0;
   const t0 = performance.now();
-  const records = runOps(sys, spec.ops, (op) => {
+  for (const op of spec.ops) {
+    if (op.op === "proc") current = op.id;
+    else if (op.op === "exit" && sys.hasProcess(current)) vmasAtExit += sys.process(current).mapCount;
+    run.step(op);
+    vmaOps += sys.core.ex.sys_live_vmas();
     if (op.index % stride === 0) sample(op.index);
-  });
+  }
   const seconds = (performance.now() - t0) / 1000;
+  const records = run.out;
+  for (const p of sys.processes()) vmasAtExit += p.mapCount;
   sample(spec.ops.length);
   if (spec.check) sys.checkInvariants();
   const chainHistogram: Record<number, number> = {};
@@ -102,6 +120,9 @@ export function runPolicy(spec: RunSpec): PolicyRun {
     series,
     chainHistogram,
     detail: first ? { proc: first.id, vmas: first.vmas(), graph: processGraph(sys.anonVmaGraph(), first.id) } : null,
+    vmasMean: spec.ops.length ? vmaOps / spec.ops.length : 0,
+    vmasAtExit,
+    memorySyscalls: spec.ops.filter((o) => MEMORY_OPS.has(o.op)).length,
   };
 }
 

@@ -77,6 +77,8 @@ export interface Metrics {
   /** anon_vmas that are roots of a hierarchy (each has its own lock). */
   roots: number;
   avcs: number;
+  /** The most anon_vmas and anon_vma_chain links alive at once since the start. */
+  peak: { anonVmas: number; avcs: number };
   /** anon_vma_chain length over faulted VMAs. */
   chainLength: Spread;
   /** Parent steps from an anon_vma to its root. */
@@ -143,6 +145,7 @@ export function metrics(sys: System): Metrics {
     anonVmas: nodes.length,
     roots: perRoot.size,
     avcs: ex.stat_live(1),
+    peak: { anonVmas: ex.sys_peak_anon(0), avcs: ex.sys_peak_anon(1) },
     chainLength: spread(chains),
     hierarchyDepth: spread(nodes.map((a) => a.depth)),
     perRoot: {

@@ -98,6 +98,8 @@ export interface CoreExports {
   sys_set_policy(p: number, userAction: number): void;
   sys_stat(which: number): number;
   sys_peak_vmas(): number;
+  sys_live_vmas(): number;
+  sys_peak_anon(which: number): number;
   sys_merge_log(on: number): number;
   merge_log_buffer(): number;
   merge_log_count(): number;

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "vitest";
 import { compare } from "../dist/compare.js";
+import { comparePolicies, headline } from "../dist/comparison.js";
 import { escapeHtml, graphSvg, htmlReport } from "../dist/report/html.js";
 import { System } from "../src/index.js";
 
@@ -13,18 +14,22 @@ mprotect 102 2 rw
 `;
 
 describe("the HTML comparison report", () => {
-  test("one self-contained file: the table, a chart per metric group, a strip map and a graph per run", async () => {
+  test("one self-contained file: the headlines, the table, a chart per metric group, a strip map and a graph per run", async () => {
     const runs = await compare({ scenario: SCENARIO, policies: ["linux-6.18", "no-merge"], parallel: false });
-    const html = await htmlReport(runs, "report <test> & \"quotes\"");
+    const comparisons = comparePolicies(runs, "linux-6.18");
+    const html = await htmlReport(runs, "report <test> & \"quotes\"", comparisons);
+    expect(html).toContain(`<ul class="headlines"><li>${escapeHtml(headline(comparisons[0]))}</li></ul>`);
     expect(html.startsWith("<!doctype html>")).toBe(true);
     // Nothing to fetch: no scripts, no links, no external images.
     expect(html).not.toMatch(/<script|<link|src="http|href="http/);
     expect(html).toContain("<title>report &#60;test&#62; &#38; &#34;quotes&#34;</title>");
-    for (const h of ["VMA count along the op stream", "Merges by kind", "Refused merges by reason", "anon_vma chain length", "Lock sharing per root anon_vma", "rmap walk cost and throughput"]) {
+    for (const h of ["Change against linux-6.18, in %", "VMA count along the op stream", "Merges by kind", "Refused merges by reason", "anon_vma chain length", "Lock sharing per root anon_vma", "rmap walk cost"]) {
       expect(html).toContain(`<h2>${h}`);
     }
-    // 6 charts + a strip map and a graph for each of the 2 runs.
-    expect((html.match(/<svg/g) ?? []).length).toBe(6 + 2 + 2);
+    // One unit per chart: nothing mixes a throughput into a cost.
+    expect(html).not.toMatch(/ops\/s/);
+    // 7 charts + a strip map and a graph for each of the 2 runs.
+    expect((html.match(/<svg/g) ?? []).length).toBe(7 + 2 + 2);
     expect((html.match(/<g class="node anon_vma">/g) ?? []).length).toBeGreaterThanOrEqual(2);
   });
 

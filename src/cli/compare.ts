@@ -1,10 +1,13 @@
 // `vmalab compare`: one op stream, every policy asked for, metrics side by side.
 
 import { readFileSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { compare, type PolicyRun, runLabel, type WorkloadSpec, workloadScenario } from "../compare.js";
+import { anonRefusals, comparePolicies, headline, mergeCount } from "../comparison.js";
 import type { Metrics } from "../metrics.js";
 import { htmlReport } from "../report/html.js";
-import { formatTable } from "../report/table.js";
+import { formatNumber, formatTable } from "../report/table.js";
+import { POLICIES } from "../system.js";
 import { readTraceFile } from "../trace/file.js";
 import { formatReplayStats, traceToScenario } from "../trace/replay.js";
 
@@ -19,6 +22,8 @@ export interface CompareCliOptions {
   process?: number;
   policies: string[] | "all";
   forkReuse: boolean | "both";
+  /** The policy the others are compared with (default linux-6.18; run even when not asked for). */
+  baseline?: string;
   /** The shared zero page; for a trace, default: what its recording's header says. */
   zeroPage?: boolean;
   json?: string;
@@ -26,8 +31,10 @@ export interface CompareCliOptions {
 
 /** The rows of the comparison: a label and how to read it from a run. */
 const ROWS: [string, (r: PolicyRun, m: Metrics) => number][] = [
-  ["VMAs, final", (_, m) => m.vmas.total],
   ["VMAs, peak", (_, m) => m.vmas.peak],
+  ["VMAs, mean over ops", (r) => r.vmasMean],
+  ["VMAs at exit, summed", (r) => r.vmasAtExit],
+  ["merges", (_, m) => mergeCount(m)],
   ["merges: new-range", (_, m) => m.merges.newLeft + m.merges.newRight + m.merges.newBoth],
   ["  left", (_, m) => m.merges.newLeft],
   ["  right", (_, m) => m.merges.newRight],
@@ -39,20 +46,23 @@ const ROWS: [string, (r: PolicyRun, m: Metrics) => number][] = [
   ["  partial", (_, m) => m.merges.partial],
   ["  full", (_, m) => m.merges.full],
   ["merges: expand (mremap)", (_, m) => m.merges.expand],
-  ["refused: flags", (_, m) => m.refusals.flags],
-  ["refused: file", (_, m) => m.refusals.file],
-  ["refused: pgoff", (_, m) => m.refusals.pgoff],
+  ["refused: anon_vma, all", (_, m) => anonRefusals(m)],
   ["refused: anon_vma, forked target", (_, m) => m.refusals.anonForkedTarget],
   ["refused: anon_vma, forked source", (_, m) => m.refusals.anonForkedSource],
   ["refused: anon_vma, different", (_, m) => m.refusals.anonDifferent],
   ["refused: anon_vma, prev/next", (_, m) => m.refusals.anonPrevNext],
+  ["refused: flags", (_, m) => m.refusals.flags],
+  ["refused: file", (_, m) => m.refusals.file],
+  ["refused: pgoff", (_, m) => m.refusals.pgoff],
   ["refused: close hook", (_, m) => m.refusals.closeHook],
   ["refused: special", (_, m) => m.refusals.special],
   ["refused: max_map_count", (_, m) => m.refusals.maxMapCount],
   ["refused: policy", (_, m) => m.refusals.policy],
   ["splits", (_, m) => m.splits],
-  ["anon_vmas", (_, m) => m.anonVmas],
-  ["AVCs", (_, m) => m.avcs],
+  ["anon_vmas, peak", (_, m) => m.peak.anonVmas],
+  ["AVCs, peak", (_, m) => m.peak.avcs],
+  ["anon_vmas, final", (_, m) => m.anonVmas],
+  ["AVCs, final", (_, m) => m.avcs],
   ["chain length, mean", (_, m) => m.chainLength.mean],
   ["chain length, p99", (_, m) => m.chainLength.p99],
   ["chain length, max", (_, m) => m.chainLength.max],
@@ -67,33 +77,78 @@ const ROWS: [string, (r: PolicyRun, m: Metrics) => number][] = [
   ["policy cost: folios moved", (_, m) => m.policyCost.foliosMoved],
   ["policy cost: chain links added", (_, m) => m.policyCost.chainLinksAdded],
   ["failed ops", (r) => r.failedOps],
-  ["ops/s", (r) => r.opsPerSecond],
 ];
+
+/** A policy's figure as its change against the baseline's: "+3", "−12.5", or "=" when equal. */
+function delta(base: number, value: number): string {
+  if (value === base) return "=";
+  const d = value - base;
+  return `${d > 0 ? "+" : "−"}${formatNumber(Math.abs(d))}`;
+}
+
+/**
+ * The table of a comparison: the baseline's figures, then each policy's
+ * change; the rows no policy changes fold into one line after it.
+ */
+export function comparisonTable(base: PolicyRun, others: PolicyRun[], label: (r: PolicyRun) => string): string {
+  const changed: (string | number)[][] = [];
+  const same: string[] = [];
+  let parent = "";
+  for (const [name, get] of ROWS) {
+    // An indented row (a kind of its parent) is named with its parent where it stands alone.
+    const full = name.startsWith("  ") ? `${parent}, ${name.trim()}` : (parent = name);
+    const b = get(base, base.metrics);
+    const values = others.map((r) => get(r, r.metrics));
+    if (values.every((v) => v === b)) same.push(`${full} ${formatNumber(b)}`);
+    else changed.push([name, b, ...values.map((v) => delta(b, v))]);
+  }
+  const headers = ["", label(base), ...others.map((r) => `Δ ${label(r)}`)];
+  const table = changed.length ? formatTable(headers, changed) : `no figure differs from ${label(base)}'s`;
+  return `${table}\n${others.length ? "the same under every policy" : label(base)}: ${same.join(", ") || "none"}`;
+}
+
+/** The input a bare `vmalab compare` runs: a real program from the corpus on which policies differ. */
+export const DEFAULT_TRACE = fileURLToPath(new URL("../../corpus/postgres.trace.gz", import.meta.url));
 
 export async function runCompare(opts: CompareCliOptions): Promise<PolicyRun[]> {
   let scenario: string;
   let zeroPage = opts.zeroPage;
+  let replay: ReturnType<typeof traceToScenario> | undefined;
+  const trace = opts.scenario === undefined && opts.workload === undefined ? (opts.trace ?? DEFAULT_TRACE) : undefined;
   if (opts.scenario !== undefined) scenario = readFileSync(opts.scenario, "utf8");
   else if (opts.workload !== undefined) scenario = workloadScenario(opts.workload);
   else {
-    const trace = readTraceFile(opts.trace!);
-    zeroPage ??= trace.header["zero-page"] !== "no";
-    const replay = traceToScenario(trace, { zeroPage });
-    console.log(formatReplayStats(opts.trace!, replay.stats));
+    const file = readTraceFile(trace!);
+    zeroPage ??= file.header["zero-page"] !== "no";
+    replay = traceToScenario(file, { zeroPage });
     scenario = replay.scenario;
   }
-  const runs = await compare({ scenario, policies: opts.policies, forkReuse: opts.forkReuse, zeroPage, process: opts.process });
-  const headers = ["", ...runs.map((r) => runLabel(r, opts.forkReuse === "both"))];
-  const what = opts.scenario ?? opts.trace ?? `workload ${opts.workload!.name} seed ${opts.workload!.seed ?? 1}`;
-  console.log(`${what}: ${runs[0].ops} ops`);
-  console.log(formatTable(headers, ROWS.map(([label, get]) => [label, ...runs.map((r) => get(r, r.metrics))])));
+  const baseline = opts.baseline ?? "linux-6.18";
+  const asked = opts.policies === "all" ? [...POLICIES] : opts.policies;
+  const policies = asked.includes(baseline) ? asked : [baseline, ...asked];
+  const runs = await compare({ scenario, policies, forkReuse: opts.forkReuse, zeroPage, process: opts.process });
+  const both = opts.forkReuse === "both";
+  const label = (r: PolicyRun) => runLabel(r, both);
+  const what = opts.scenario ?? (trace ? `${trace === DEFAULT_TRACE ? "the corpus's postgres recording" : trace}` : `workload ${opts.workload!.name} seed ${opts.workload!.seed ?? 1}`);
+  const comparisons = [true, false].flatMap((reuse) => {
+    const group = runs.filter((r) => r.forkReuse === reuse);
+    return group.length ? comparePolicies(group, baseline, replay?.stats.seconds) : [];
+  });
+  for (const c of comparisons) console.log(headline(c));
+  console.log(`\n${what}: ${runs[0].ops} ops, ${runs[0].memorySyscalls} memory syscalls`);
+  for (const reuse of [true, false]) {
+    const group = runs.filter((r) => r.forkReuse === reuse);
+    const base = group.find((r) => r.policy === baseline);
+    if (base) console.log(comparisonTable(base, group.filter((r) => r !== base), label));
+  }
+  if (replay) console.log(`\n${formatReplayStats(trace!, replay.stats)}`);
   if (opts.html) {
-    writeFileSync(opts.html, await htmlReport(runs, `vmalab compare: ${what}`));
+    writeFileSync(opts.html, await htmlReport(runs, `vmalab compare: ${what}`, comparisons));
     console.log(`wrote ${opts.html}`);
   }
   if (opts.json) {
-    const input = { scenario: opts.scenario, workload: opts.workload, trace: opts.trace };
-    writeFileSync(opts.json, `${JSON.stringify({ ...input, runs }, null, 2)}\n`);
+    const input = { scenario: opts.scenario, workload: opts.workload, trace };
+    writeFileSync(opts.json, `${JSON.stringify({ ...input, baseline, comparisons, runs }, null, 2)}\n`);
   }
   return runs;
 }

@@ -43,17 +43,18 @@ Usage:
       Print what this machine's kernel does that changes results: the shared
       zero page, THP mode, vm.max_map_count, vm.mmap_min_addr, overcommit,
       the soft-dirty flag.
-  vmalab compare (--scenario FILE | --workload NAME [--seed S] [--ops N] | --trace FILE)
-                 [--policy all|NAME,NAME...] [--fork-reuse on|off|both] [--json FILE] [--html FILE] [--process N]
-                 [--no-zero-page]
-      Run the scenario (or a generated workload: a workload or generate
-      family; or a recorded trace) once per merge policy on worker threads and print the
-      metrics side by side: VMAs, merges by kind, refused merges by reason,
-      splits, anon_vmas and chains, lock sharing per root, rmap cost, policy
-      cost, throughput. --json writes all; --html writes a self-contained
-      report with charts, a strip map and the anon_vma graph of a process
-      (--process N; else the lowest id alive at the end).
-      Policies: ${POLICIES.join(", ")}.
+  vmalab compare [--scenario FILE | --workload NAME [--seed S] [--ops N] | --trace FILE]
+                 [--policy all|NAME,NAME...] [--baseline NAME] [--fork-reuse on|off|both]
+                 [--json FILE] [--html FILE] [--process N] [--no-zero-page]
+      Run the input (a scenario, a generated workload, a recorded trace;
+      none: the corpus's postgres recording) once per merge policy and say
+      first, per policy against the baseline (default linux-6.18): peak VMAs,
+      anon_vma refusals and the share that remains, merges gained per 1,000
+      memory syscalls, and the cost. Then the baseline's figures and each
+      policy's change; rows no policy changes fold into one line. --json
+      writes all; --html writes a self-contained report with charts, a strip
+      map and the anon_vma graph of a process (--process N; else the lowest
+      id alive at the end). Policies: ${POLICIES.join(", ")}.
   vmalab explain FILE [--policy NAME] [--op N] [--no-zero-page]
       Run the scenario and show every merge it tried (or those of op N):
       prev | range | next as mm/vma.c's comments draw them, the rule that
@@ -174,11 +175,12 @@ async function main(argv: string[]): Promise<number> {
         policy: { type: "string", default: "all" },
         "fork-reuse": { type: "string", default: "on" },
         json: { type: "string" },
+        baseline: { type: "string", default: "linux-6.18" },
         "no-zero-page": { type: "boolean", default: false },
       },
     });
     const inputs = [values.scenario, values.workload, values.trace].filter((x) => x !== undefined).length;
-    if (inputs !== 1 || positionals.length > 0) throw new UsageError("compare needs one of --scenario FILE, --workload NAME, --trace FILE");
+    if (inputs > 1 || positionals.length > 0) throw new UsageError("compare takes one of --scenario FILE, --workload NAME, --trace FILE (none: the corpus's postgres recording)");
     const reuse = { on: true, off: false, both: "both" as const }[values["fork-reuse"]];
     if (reuse === undefined) throw new UsageError(`--fork-reuse takes on, off or both, got '${values["fork-reuse"]}'`);
     const policies = values.policy === "all" ? "all" : values.policy.split(",").map((p) => p.trim());
@@ -190,6 +192,7 @@ async function main(argv: string[]): Promise<number> {
       trace: values.trace,
       policies,
       forkReuse: reuse,
+      baseline: values.baseline,
       zeroPage: values["no-zero-page"] ? false : undefined,
       json: values.json,
       html: values.html,
@@ -359,6 +362,12 @@ function positiveInt(text: string, flag: string, min = 1): number {
   if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag} takes a whole number >= ${min}, got '${text}'`);
   return n;
 }
+
+// A reader that stops early (`| head`) ends the output, not with a stack trace.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code !== "EPIPE") throw err;
+  process.exit(0);
+});
 
 try {
   process.exitCode = await main(process.argv.slice(2));

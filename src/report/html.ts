@@ -7,6 +7,7 @@
 import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
 import { type PolicyRun, runLabel } from "../compare.js";
+import { anonRefusals, headline, mergeCount, type PolicyComparison } from "../comparison.js";
 import { MERGE_KINDS, REFUSALS } from "../metrics.js";
 import { escapeHtml, GRAPH_STYLE, graphSvg } from "./graph.js";
 
@@ -41,11 +42,38 @@ async function stripMap(run: PolicyRun, name: string): Promise<string> {
   });
 }
 
-/** The whole report for the runs of one comparison. */
-export async function htmlReport(runs: PolicyRun[], title: string): Promise<string> {
+/** The whole report for the runs of one comparison, led by each policy's comparison with the baseline. */
+export async function htmlReport(runs: PolicyRun[], title: string, comparisons: PolicyComparison[] = []): Promise<string> {
   const both = new Set(runs.map((r) => r.forkReuse)).size > 1;
   const name = (r: PolicyRun) => runLabel(r, both);
   const charts: [string, string][] = [];
+  const change = (from: number, to: number) => (from === 0 ? 0 : (100 * (to - from)) / from);
+  if (comparisons.length) {
+    charts.push([
+      `Change against ${comparisons[0].baseline}, in %`,
+      await chart({
+        width: 800,
+        height: 220,
+        data: {
+          values: comparisons.flatMap((c) => [
+            { policy: c.policy, what: "peak VMAs", change: change(c.vmas.peak.baseline, c.vmas.peak.policy) },
+            { policy: c.policy, what: "mean VMAs", change: change(c.vmas.mean.baseline, c.vmas.mean.policy) },
+            { policy: c.policy, what: "VMAs at exit", change: change(c.vmas.atExit.baseline, c.vmas.atExit.policy) },
+            { policy: c.policy, what: "merges", change: change(c.merges.baseline, c.merges.policy) },
+            { policy: c.policy, what: "anon_vmas", change: change(c.cost.anonVmas.baseline, c.cost.anonVmas.policy) },
+            { policy: c.policy, what: "AVCs", change: change(c.cost.avcs.baseline, c.cost.avcs.policy) },
+          ]),
+        },
+        mark: "bar",
+        encoding: {
+          x: { field: "what", type: "nominal", title: null, sort: null },
+          xOffset: { field: "policy" },
+          y: { field: "change", type: "quantitative", title: "% change" },
+          color: { field: "policy", type: "nominal", title: null },
+        },
+      }),
+    ]);
+  }
   charts.push([
     "VMA count along the op stream",
     await chart({
@@ -89,16 +117,20 @@ export async function htmlReport(runs: PolicyRun[], title: string): Promise<stri
     ])),
   ]);
   charts.push([
-    "rmap walk cost and throughput",
-    await bars("per walk, or thousand ops/s", runs.flatMap((r) => [
+    "rmap walk cost (the input's rmap ops)",
+    await bars("visited per walk", runs.flatMap((r) => [
       { run: name(r), kind: "AVCs per walk", count: r.metrics.rmap.avcsPerWalk },
       { run: name(r), kind: "VMAs per walk", count: r.metrics.rmap.vmasPerWalk },
-      { run: name(r), kind: "k ops/s", count: r.opsPerSecond / 1000 },
     ])),
   ]);
   for (const r of runs) charts.push([`Address space of process ${r.detail?.proc ?? "-"} (${name(r)})`, await stripMap(r, name(r))]);
   const graphs = runs.map((r) => `<h2>anon_vma graph of process ${r.detail?.proc ?? "-"} (${escapeHtml(name(r))})</h2>${r.detail ? graphSvg(r.detail.graph) : "<p>no process left</p>"}`);
-  const rows = runs.map((r) => `<tr><td>${escapeHtml(name(r))}</td><td>${r.metrics.vmas.total}</td><td>${r.metrics.vmas.peak}</td><td>${r.metrics.anonVmas}</td><td>${r.metrics.avcs}</td><td>${r.failedOps}</td><td>${Math.round(r.opsPerSecond)}</td></tr>`);
+  const rows = runs.map(
+    (r) =>
+      `<tr><td>${escapeHtml(name(r))}</td><td>${r.metrics.vmas.peak}</td><td>${Math.round(r.vmasMean)}</td><td>${r.vmasAtExit}</td>` +
+      `<td>${anonRefusals(r.metrics)}</td><td>${mergeCount(r.metrics)}</td><td>${r.metrics.anonVmas}</td><td>${r.metrics.avcs}</td><td>${r.failedOps}</td></tr>`,
+  );
+  const lead = comparisons.length ? `<ul class="headlines">${comparisons.map((c) => `<li>${escapeHtml(headline(c))}</li>`).join("")}</ul>` : "";
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
 <style>
@@ -109,7 +141,8 @@ section.chart { margin: 1.5em 0; }
 ${GRAPH_STYLE}
 </style></head><body>
 <h1>${escapeHtml(title)}</h1>
-<table><tr><th>policy</th><th>VMAs final</th><th>VMAs peak</th><th>anon_vmas</th><th>AVCs</th><th>failed ops</th><th>ops/s</th></tr>
+${lead}
+<table><tr><th>policy</th><th>VMAs peak</th><th>VMAs mean</th><th>VMAs at exit</th><th>anon_vma refusals</th><th>merges</th><th>anon_vmas</th><th>AVCs</th><th>failed ops</th></tr>
 ${rows.join("\n")}</table>
 ${charts.map(([h, svg]) => `<section class="chart"><h2>${escapeHtml(h)}</h2>${svg}</section>`).join("\n")}
 ${graphs.join("\n")}

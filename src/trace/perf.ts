@@ -161,6 +161,7 @@ export function parsePerfTrace(text: string, strict = false, firstLine = 1): { e
   stats.unfinished = [...pending.values()].filter((p) => p.name !== "exit_group" && p.name !== "exit").length;
   // Array.prototype.sort is stable: a thread's events keep their order at equal times.
   timed.sort((a, b) => a.at - b.at);
+  if (timed.length) stats.seconds = (timed[timed.length - 1].at - timed[0].at) / 1000;
   return { events: timed.map((t) => t.e), stats };
 }
 

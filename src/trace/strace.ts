@@ -32,6 +32,8 @@ export interface ParseStats {
   signals: number;
   /** Calls started but never resumed (the trace was cut). */
   unfinished: number;
+  /** How long the traced program ran, from its first event to its last (where the trace has times). */
+  seconds?: number;
 }
 
 /**

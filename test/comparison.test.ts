@@ -1,0 +1,88 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, test } from "vitest";
+import { compare } from "../src/compare.js";
+import { comparePolicies, headline } from "../src/comparison.js";
+
+// The 2025 fix's case (879bca0a2c4f): an unfaulted VMA next to a faulted one made alike by
+// mprotect. linux-pre-6.16 refuses the merge (list_is_singular() on the unfaulted target);
+// linux-6.18 merges. Three of them, far apart: exactly 3 refusals, or 3 merges, by construction.
+const SEED_000 = [100, 200, 300]
+  .map((a) => `mmap ${a} 4 rw anon\nmmap ${a + 4} 4 rwx anon\ntouch ${a + 4} 1 w\nmprotect ${a + 4} 4 rw\n`)
+  .join("");
+
+describe("a policy against a baseline, on inputs whose answer is known", () => {
+  test("three refusals of the 2025 fix's case: 3 under linux-pre-6.16, 0 under linux-6.18", async () => {
+    const runs = await compare({ scenario: SEED_000, policies: ["linux-6.18", "linux-pre-6.16", "no-merge"], parallel: false });
+    const [pre, none] = comparePolicies(runs, "linux-6.18");
+    expect(pre).toMatchObject({
+      policy: "linux-pre-6.16",
+      baseline: "linux-6.18",
+      anonRefusals: { baseline: 0, policy: 3, shareRemaining: null },
+      merges: { gained: -3 },
+      // The third pair is two VMAs until its mprotect merges them: 4 at the peak.
+      vmas: { peak: { baseline: 4, policy: 6 }, atExit: { baseline: 3, policy: 6 } },
+      changes: true,
+    });
+    // 9 memory syscalls (6 mmaps, 3 mprotects): 3 merges lost are 333.3 per 1,000.
+    expect(pre.merges.gainedPer1000Syscalls).toBeCloseTo(-1000 / 3);
+    expect(none.merges).toMatchObject({ baseline: 3, policy: 0 });
+    // Against linux-pre-6.16, the fix lifts every refusal: 0 % remain.
+    const [fixed] = comparePolicies(runs.filter((r) => r.policy !== "no-merge"), "linux-pre-6.16");
+    expect(fixed.anonRefusals).toEqual({ baseline: 3, policy: 0, shareRemaining: 0 });
+    expect(headline(fixed)).toBe(
+      "linux-6.18 vs linux-pre-6.16: peak VMAs 6 → 4 (−33.3 %); anon_vma refusals 3 → 0 (0 % remain); merges +3 (+333.3 per 1,000 memory syscalls); cost none",
+    );
+  });
+
+  test("a policy that changes nothing says so", async () => {
+    const runs = await compare({ scenario: "mmap 100 4 rw anon\nmmap 104 4 rw anon\n", policies: ["linux-6.18", "matena-2022"], parallel: false });
+    const [c] = comparePolicies(runs, "linux-6.18");
+    expect(c.changes).toBe(false);
+    expect(headline(c)).toBe("matena-2022 vs linux-6.18: no change on this input (0 anon_vma refusals under both, 1 merges)");
+  });
+
+  test("the VMA mean is over ops and the count at exit sums each process's VMAs when it exits", async () => {
+    // Process 0 has 1 VMA after op 0, 2 after op 1; its child 1 exits with 2; process 0 ends with 2.
+    const text = "mmap 100 1 rw anon\nmmap 300 1 rw anon\nfork 1\nproc 1\nexit\n";
+    const [run] = await compare({ scenario: text, policies: ["linux-6.18"], parallel: false });
+    expect(run.vmasAtExit).toBe(4);
+    expect(run.vmasMean).toBeCloseTo((1 + 2 + 4 + 4 + 2) / 5);
+    expect(run.memorySyscalls).toBe(2);
+  });
+
+  test("a baseline that was not run is a clear error", async () => {
+    const runs = await compare({ scenario: SEED_000, policies: ["linux-6.18"], parallel: false });
+    expect(() => comparePolicies(runs, "matena-2022")).toThrow(/baseline 'matena-2022' is not among/);
+  });
+});
+
+describe("vmalab compare says the headlines first", () => {
+  const cli = new URL("../dist/cli/main.js", import.meta.url).pathname;
+  test("with no input: the corpus's postgres recording, on which matena-2022 and chain-union-2010 differ from linux-6.18", () => {
+    const json = join(mkdtempSync(join(tmpdir(), "vmalab-cmp-")), "c.json");
+    const r = spawnSync(process.execPath, [cli, "compare", "--json", json], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.split("\n");
+    expect(lines[0]).toBe("linux-pre-6.16 vs linux-6.18: no change on this input (17 anon_vma refusals under both, 141 merges)");
+    expect(lines[1]).toMatch(/^matena-2022 vs linux-6.18: peak VMAs 2,593 \(unchanged\); anon_vma refusals 17 → 13 \(76 % remain\); merges \+10 .*; cost 1,493 folios moved/);
+    expect(lines[2]).toMatch(/^chain-union-2010 vs linux-6.18: peak VMAs 2,593 → 2,587 \(−0\.2 %\); anon_vma refusals 17 → 0 \(0 % remain\)/);
+    // The table after: the baseline's figures and each policy's change; rows no policy changes folded.
+    expect(r.stdout).toMatch(/\nrefused: anon_vma, forked target +13 += += +−13 +−13\n/);
+    expect(r.stdout).toMatch(/\nthe same under every policy: .*refused: close hook 0/);
+    expect(r.stdout).not.toMatch(/ops\/s/);
+    const out = JSON.parse(readFileSync(json, "utf8"));
+    expect(out.baseline).toBe("linux-6.18");
+    expect(out.comparisons.map((c: { policy: string }) => c.policy)).toEqual(["linux-pre-6.16", "matena-2022", "chain-union-2010", "no-merge"]);
+  });
+
+  test("--baseline: the others against it, run even when not asked for", () => {
+    const file = join(mkdtempSync(join(tmpdir(), "vmalab-cmp-")), "seed-000.txt");
+    writeFileSync(file, SEED_000);
+    const r = spawnSync(process.execPath, [cli, "compare", "--scenario", file, "--policy", "linux-6.18", "--baseline", "linux-pre-6.16"], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.split("\n")[0]).toMatch(/^linux-6\.18 vs linux-pre-6\.16: peak VMAs 6 → 4/);
+  });
+});
