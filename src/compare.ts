@@ -5,7 +5,7 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { AnonVmaGraph } from "./anon-vma.js";
-import type { Metrics } from "./metrics.js";
+import { ANON_REFUSALS, MERGE_KINDS, MERGES_DONE, type Metrics, REFUSALS } from "./metrics.js";
 import type { MergePolicy } from "./policy.js";
 import { FAMILIES, type Family, generateScenario } from "./scenario/generate.js";
 import { type WorkloadName, WORKLOADS, workloadBatches, workloadFiles } from "./workload/generators.js";
@@ -37,6 +37,8 @@ export interface CompareOptions {
   zeroPage?: boolean;
   /** Run the validator at the end of each run (default true). */
   check?: boolean;
+  /** Names of the input's processes by id (a trace's programs): runs then count per program too. */
+  programs?: Record<number, string>;
   /** Use worker threads when there is more than one core (default true). */
   parallel?: boolean;
   /** The process whose address space and anon_vma graph reports show (default: the lowest live id). */
@@ -65,12 +67,26 @@ export interface PolicyRun {
   vmasAtExit: number;
   /** The memory syscalls of the op stream (mmap, munmap, mprotect, mremap, madvise). */
   memorySyscalls: number;
+  /** Per program name, where the input names its processes (traces). */
+  perProgram?: Record<string, ProgramRun>;
+}
+
+/** What one program's processes did in a run. */
+export interface ProgramRun {
+  processes: number;
+  merges: number;
+  anonRefusals: number;
+  /** The most VMAs one of its processes had at once (after an op of its own). */
+  peakVmas: number;
+  /** Its processes' VMA counts when they exit (or at the end), summed. */
+  vmasAtExit: number;
 }
 
 const MEMORY_OPS = new Set(["mmap", "munmap", "mprotect", "mremap", "madvise"]);
 
 interface RunSpec {
   ops: ScenarioOp[];
+  programs?: Record<number, string>;
   policy: string | MergePolicy;
   forkReuse: boolean;
   zeroPage: boolean;
@@ -88,20 +104,28 @@ export function runPolicy(spec: RunSpec): PolicyRun {
     series.vmas.push(sys.processes().reduce((n, p) => n + p.mapCount, 0));
   };
   const run = new ScenarioRun(sys);
+  const perProgram = spec.programs ? new ProgramCounts(sys, spec.programs) : null;
   let current = 0;
   let vmaOps = 0;
   let vmasAtExit = 0;
   const t0 = performance.now();
   for (const op of spec.ops) {
     if (op.op === "proc") current = op.id;
-    else if (op.op === "exit" && sys.hasProcess(current)) vmasAtExit += sys.process(current).mapCount;
+    else if (op.op === "exit" && sys.hasProcess(current)) {
+      vmasAtExit += sys.process(current).mapCount;
+      perProgram?.exit(current);
+    }
     run.step(op);
     vmaOps += sys.core.ex.sys_live_vmas();
+    perProgram?.afterOp(current);
     if (op.index % stride === 0) sample(op.index);
   }
   const seconds = (performance.now() - t0) / 1000;
   const records = run.out;
-  for (const p of sys.processes()) vmasAtExit += p.mapCount;
+  for (const p of sys.processes()) {
+    vmasAtExit += p.mapCount;
+    perProgram?.exit(p.id);
+  }
   sample(spec.ops.length);
   if (spec.check) sys.checkInvariants();
   const chainHistogram: Record<number, number> = {};
@@ -123,8 +147,55 @@ export function runPolicy(spec: RunSpec): PolicyRun {
     vmasMean: spec.ops.length ? vmaOps / spec.ops.length : 0,
     vmasAtExit,
     memorySyscalls: spec.ops.filter((o) => MEMORY_OPS.has(o.op)).length,
+    ...(perProgram ? { perProgram: perProgram.result() } : {}),
   };
 }
+
+/** Counting a run per program: each op's merges and refusals go to the program of the process it ran in. */
+class ProgramCounts {
+  private readonly counts = new Map<string, ProgramRun & { ids: Set<number> }>();
+  private merges = 0;
+  private refusals = 0;
+
+  constructor(
+    private readonly sys: System,
+    private readonly names: Record<number, string>,
+  ) {}
+
+  private of(proc: number) {
+    const name = this.names[proc] ?? `process ${proc}`;
+    let c = this.counts.get(name);
+    if (!c) this.counts.set(name, (c = { processes: 0, merges: 0, anonRefusals: 0, peakVmas: 0, vmasAtExit: 0, ids: new Set() }));
+    c.ids.add(proc);
+    return c;
+  }
+
+  afterOp(proc: number): void {
+    const ex = this.sys.core.ex;
+    let merges = 0;
+    for (const i of MERGE_STATS) merges += ex.sys_stat(i);
+    let refusals = 0;
+    for (const i of REFUSAL_STATS) refusals += ex.sys_stat(100 + i);
+    const c = this.of(proc);
+    c.merges += merges - this.merges;
+    c.anonRefusals += refusals - this.refusals;
+    this.merges = merges;
+    this.refusals = refusals;
+    if (this.sys.hasProcess(proc)) c.peakVmas = Math.max(c.peakVmas, this.sys.process(proc).mapCount);
+  }
+
+  exit(proc: number): void {
+    if (this.sys.hasProcess(proc)) this.of(proc).vmasAtExit += this.sys.process(proc).mapCount;
+  }
+
+  result(): Record<string, ProgramRun> {
+    return Object.fromEntries([...this.counts].map(([name, { ids, ...c }]) => [name, { ...c, processes: ids.size }]));
+  }
+}
+
+/** The core's stat selectors of the merges that count once, and of the anon_vma refusals. */
+const MERGE_STATS = MERGES_DONE.map((k) => MERGE_KINDS.indexOf(k));
+const REFUSAL_STATS = ANON_REFUSALS.map((k) => REFUSALS.indexOf(k));
 
 /** The part of the anon_vma graph one process reaches: its VMAs, their anon_vmas and those anon_vmas' ancestors. */
 function processGraph(g: AnonVmaGraph, proc: number): AnonVmaGraph {
@@ -190,7 +261,15 @@ export async function compare(opts: CompareOptions): Promise<PolicyRun[]> {
   const specs: RunSpec[] = [];
   for (const policy of policyList(opts.policies)) {
     for (const forkReuse of reuse) {
-      specs.push({ ops, policy, forkReuse, zeroPage: opts.zeroPage !== false, check: opts.check !== false, process: opts.process });
+      specs.push({
+        ops,
+        programs: opts.programs,
+        policy,
+        forkReuse,
+        zeroPage: opts.zeroPage !== false,
+        check: opts.check !== false,
+        process: opts.process,
+      });
     }
   }
   const workers = opts.parallel === false ? 1 : Math.min(availableParallelism(), specs.length);

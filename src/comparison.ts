@@ -7,7 +7,7 @@
 // policy, as the kernel's tracepoints would count them under each kernel.
 
 import type { PolicyRun } from "./compare.js";
-import type { Metrics } from "./metrics.js";
+import { ANON_REFUSALS, MERGES_DONE, type Metrics } from "./metrics.js";
 import { VmalabError } from "./wasm.js";
 
 /** A figure under the baseline and under the policy. */
@@ -47,18 +47,27 @@ export interface PolicyComparison {
   };
   /** Whether any figure above differs from the baseline's. */
   changes: boolean;
+  /** The same per program, where the input names its processes (traces). */
+  programs?: ProgramComparison[];
+}
+
+export interface ProgramComparison {
+  name: string;
+  processes: number;
+  anonRefusals: Pair;
+  merges: Pair;
+  peakVmas: Pair;
+  vmasAtExit: Pair;
 }
 
 const PAGE_BYTES = 4096;
 
 export function anonRefusals(m: Metrics): number {
-  const r = m.refusals;
-  return r.anonForkedTarget + r.anonForkedSource + r.anonDifferent + r.anonPrevNext;
+  return ANON_REFUSALS.reduce((n, k) => n + m.refusals[k], 0);
 }
 
 export function mergeCount(m: Metrics): number {
-  const k = m.merges;
-  return k.newLeft + k.newRight + k.newBoth + k.existingLeft + k.existingRight + k.existingBoth + k.expand;
+  return MERGES_DONE.reduce((n, k) => n + m.merges[k], 0);
 }
 
 /**
@@ -102,6 +111,14 @@ function comparePolicy(b: PolicyRun, p: PolicyRun, programSeconds?: number): Pol
   };
   const pairs = [c.anonRefusals, c.merges, c.vmas.peak, c.vmas.mean, c.vmas.atExit, c.cost.anonVmas, c.cost.avcs, c.cost.vmasPerRootMax, c.cost.foliosPerRootMax, c.cost.chainLengthMax, c.cost.rmapAvcsPerWalk];
   c.changes = pairs.some((x) => x.baseline !== x.policy) || c.cost.foliosMoved !== 0 || c.cost.chainLinksAdded !== 0;
+  if (b.perProgram && p.perProgram) {
+    const bp = b.perProgram;
+    const pp = p.perProgram;
+    c.programs = Object.keys(bp).sort().map((name) => {
+      const get = (k: "anonRefusals" | "merges" | "peakVmas" | "vmasAtExit"): Pair => ({ baseline: bp[name][k], policy: pp[name]?.[k] ?? 0 });
+      return { name, processes: bp[name].processes, anonRefusals: get("anonRefusals"), merges: get("merges"), peakVmas: get("peakVmas"), vmasAtExit: get("vmasAtExit") };
+    });
+  }
   return c;
 }
 

@@ -53,6 +53,10 @@ export const REFUSALS: (keyof RefusalCounts)[] = [
   "flags", "file", "pgoff", "anonForkedTarget", "anonForkedSource", "anonDifferent", "anonPrevNext", "closeHook",
   "special", "maxMapCount", "policy",
 ];
+/** The kinds that count each merge once (partial and full count existing-range merges again). */
+export const MERGES_DONE: (keyof MergeCounts)[] = ["newLeft", "newRight", "newBoth", "existingLeft", "existingRight", "existingBoth", "expand"];
+/** The refusals whose reason is the anon_vma. */
+export const ANON_REFUSALS: (keyof RefusalCounts)[] = ["anonForkedTarget", "anonForkedSource", "anonDifferent", "anonPrevNext"];
 
 export interface Metrics {
   policy: string;

@@ -53,6 +53,17 @@ describe("a policy against a baseline, on inputs whose answer is known", () => {
     expect(run.memorySyscalls).toBe(2);
   });
 
+  test("per program: each op's merges and refusals go to the program of the process it ran in", async () => {
+    // Process 0 ("server") maps and forks "worker" 1, which does the 2025 fix's case three times.
+    const text = `mmap 1000 4 rw anon\nfork 1\nproc 1\n${SEED_000}exit\n`;
+    const runs = await compare({ scenario: text, policies: ["linux-6.18", "linux-pre-6.16"], parallel: false, programs: { 0: "server", 1: "worker" } });
+    const [c] = comparePolicies(runs, "linux-6.18");
+    expect(c.programs).toEqual([
+      { name: "server", processes: 1, anonRefusals: { baseline: 0, policy: 0 }, merges: { baseline: 0, policy: 0 }, peakVmas: { baseline: 1, policy: 1 }, vmasAtExit: { baseline: 1, policy: 1 } },
+      { name: "worker", processes: 1, anonRefusals: { baseline: 0, policy: 3 }, merges: { baseline: 3, policy: 0 }, peakVmas: { baseline: 5, policy: 7 }, vmasAtExit: { baseline: 4, policy: 7 } },
+    ]);
+  });
+
   test("a baseline that was not run is a clear error", async () => {
     const runs = await compare({ scenario: SEED_000, policies: ["linux-6.18"], parallel: false });
     expect(() => comparePolicies(runs, "matena-2022")).toThrow(/baseline 'matena-2022' is not among/);
@@ -73,6 +84,8 @@ describe("vmalab compare says the headlines first", () => {
     expect(r.stdout).toMatch(/\nrefused: anon_vma, forked target +13 += += +−13 +−13\n/);
     expect(r.stdout).toMatch(/\nthe same under every policy: .*refused: close hook 0/);
     expect(r.stdout).not.toMatch(/ops\/s/);
+    // Per program: postgres's 15 processes hold all 17 refusals.
+    expect(r.stdout).toMatch(/\npostgres +15 +17 +\d+ +3,685 +=  +−4 \/ \+10 \/ = +−17 \/ \+13 \/ −12 /);
     const out = JSON.parse(readFileSync(json, "utf8"));
     expect(out.baseline).toBe("linux-6.18");
     expect(out.comparisons.map((c: { policy: string }) => c.policy)).toEqual(["linux-pre-6.16", "matena-2022", "chain-union-2010", "no-merge"]);

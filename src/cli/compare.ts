@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { compare, type PolicyRun, runLabel, type WorkloadSpec, workloadScenario } from "../compare.js";
-import { anonRefusals, comparePolicies, headline, mergeCount } from "../comparison.js";
+import { anonRefusals, comparePolicies, headline, mergeCount, type PolicyComparison } from "../comparison.js";
 import type { Metrics } from "../metrics.js";
 import { htmlReport } from "../report/html.js";
 import { formatNumber, formatTable } from "../report/table.js";
@@ -107,6 +107,30 @@ export function comparisonTable(base: PolicyRun, others: PolicyRun[], label: (r:
   return `${table}\n${others.length ? "the same under every policy" : label(base)}: ${same.join(", ") || "none"}`;
 }
 
+/**
+ * A trace's programs: each one's processes, and its anon_vma refusals, merges
+ * and VMAs at exit under the baseline, then each policy's changes of them.
+ */
+function programTable(comparisons: PolicyComparison[]): string {
+  const first = comparisons[0];
+  const headers = ["program", "processes", `anon_vma refusals`, "merges", "VMAs at exit", ...comparisons.map((c) => `Δ ${c.policy}`)];
+  // A process that did nothing of note (a recorder's) is no program.
+  const shown = first.programs!.map((p, i) => ({ p, i })).filter(({ p }) => p.merges.baseline || p.anonRefusals.baseline || p.vmasAtExit.baseline);
+  const rows = shown.map(({ p, i }) => [
+    p.name,
+    p.processes,
+    p.anonRefusals.baseline,
+    p.merges.baseline,
+    p.vmasAtExit.baseline,
+    ...comparisons.map((c) => {
+      const q = c.programs![i];
+      const cells = [q.anonRefusals, q.merges, q.vmasAtExit].map((x) => delta(x.baseline, x.policy));
+      return cells.every((x) => x === "=") ? "=" : cells.join(" / ");
+    }),
+  ]);
+  return `per program, under ${first.baseline} (each policy: refusals / merges / VMAs at exit)\n${formatTable(headers, rows)}`;
+}
+
 /** The input a bare `vmalab compare` runs: a real program from the corpus on which policies differ. */
 export const DEFAULT_TRACE = fileURLToPath(new URL("../../corpus/postgres.trace.gz", import.meta.url));
 
@@ -126,7 +150,7 @@ export async function runCompare(opts: CompareCliOptions): Promise<PolicyRun[]> 
   const baseline = opts.baseline ?? "linux-6.18";
   const asked = opts.policies === "all" ? [...POLICIES] : opts.policies;
   const policies = asked.includes(baseline) ? asked : [baseline, ...asked];
-  const runs = await compare({ scenario, policies, forkReuse: opts.forkReuse, zeroPage, process: opts.process });
+  const runs = await compare({ scenario, policies, forkReuse: opts.forkReuse, zeroPage, process: opts.process, programs: replay?.programs });
   const both = opts.forkReuse === "both";
   const label = (r: PolicyRun) => runLabel(r, both);
   const what = opts.scenario ?? (trace ? `${trace === DEFAULT_TRACE ? "the corpus's postgres recording" : trace}` : `workload ${opts.workload!.name} seed ${opts.workload!.seed ?? 1}`);
@@ -141,6 +165,8 @@ export async function runCompare(opts: CompareCliOptions): Promise<PolicyRun[]> 
     const base = group.find((r) => r.policy === baseline);
     if (base) console.log(comparisonTable(base, group.filter((r) => r !== base), label));
   }
+  const programs = comparisons.find((c) => c.programs)?.programs;
+  if (programs) console.log(`\n${programTable(comparisons)}`);
   if (replay) console.log(`\n${formatReplayStats(trace!, replay.stats)}`);
   if (opts.html) {
     writeFileSync(opts.html, await htmlReport(runs, `vmalab compare: ${what}`, comparisons));

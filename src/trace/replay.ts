@@ -136,6 +136,8 @@ export interface ReplayOptions {
 export interface Replay {
   scenario: string;
   stats: ReplayStats;
+  /** Each process of the scenario (by its id there) named by its program: from its exec's snapshot, its command at exit, or its parent's. */
+  programs: Record<number, string>;
   /** The replay against the kernel's exit snapshots, for a recording that has them. */
   fidelity: FidelityReport | null;
 }
@@ -333,9 +335,11 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
   /** The traced pid of a replayed process (process 0 is the trace's first). */
   const pidOf = (p: number) => (p === 0 ? first! : p);
   /** Starts process p from the kernel's snapshot of what its execve built, if the recording has it. */
+  const programs: Record<number, string> = {};
   const restoreExec = (p: number): void => {
     const snap = execSnapshots.get(pidOf(p))?.shift();
     if (!snap) return;
+    programs[p] = programName(snap);
     stats.execsFromSnapshot++;
     for (const v of snap.vmas) {
       if (v.end > TASK_SIZE_PAGES) continue;
@@ -373,6 +377,7 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
       const leader = p === 0 ? first : p;
       if ((e.group || e.tid === leader) && alive(p)) {
         const snap = exitSnapshots.get(pidOf(p))?.shift();
+        if (e.comm && programs[p] === undefined) programs[p] = e.comm;
         if (snap && check) check.compare(e.comm || `pid ${pidOf(p)}`, pidOf(p), snap.vmas, sys.process(p).vmas());
         emit(p, "dump");
         emit(p, "exit");
@@ -538,6 +543,7 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
           stats.processes++;
           // The program the recorder starts has nothing of the recorder's: it execs at once.
           emit(p, `${recorded && p === 0 ? "spawn" : "fork"} ${ret}`);
+          if (programs[p] !== undefined) programs[ret] = programs[p];
           fds.set(ret, new Map(fds.get(p)));
           if (brk.has(p)) brk.set(ret, brk.get(p)!);
           for (const w of waiting.get(ret) ?? []) replayEvent(w);
@@ -558,6 +564,7 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
           break;
         }
         emit(p, "exec");
+        delete programs[p]; // a new program: its snapshot or its command at exit names it
         restoreExec(p);
         brk.delete(p);
         break;
@@ -585,7 +592,7 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
     }
   }
   check?.explainLostCalls(lostCalls);
-  return { scenario, stats, fidelity: check?.report() ?? null };
+  return { scenario, stats, programs, fidelity: check?.report() ?? null };
 }
 
 /** The stats of a replay as a few lines of text. */
