@@ -13,7 +13,7 @@ import { POLICIES, System } from "../src/system.js";
 import { useCoreModule } from "../src/wasm.js";
 
 const EXAMPLES: Record<string, string> = {
-  "seed 000: unfaulted prev, faulted vma": "mmap 100 4 rw anon\nmmap 104 4 rwx anon\ntouch 104 1 w\nmprotect 104 4 rw\n",
+  "879bca0a2c4f (6.16): unfaulted prev, faulted vma": "mmap 100 4 rw anon\nmmap 104 4 rwx anon\ntouch 104 1 w\nmprotect 104 4 rw\n",
   "pieces faulted apart, made alike": "mmap 100 8 rw anon\nmadvise 104 4 dontdump\ntouch 100 2 w\ntouch 104 2 w\nmadvise 104 4 dodump\n",
   "forked neighbours": "mmap 100 8 rw anon\nmadvise 104 4 dontdump\ntouch 100 2 w\ntouch 104 2 w\nfork 1\nproc 1\nmadvise 104 4 dodump\n",
   "fork server": "mmap 100 16 rw anon\ntouch 100 16 w\nfork 1\nfork 2\nproc 1\ntouch 100 4 w\nmprotect 104 4 r\nproc 2\ntouch 108 4 w\nrmap 100\n",
@@ -78,11 +78,22 @@ function render(): void {
   const op = step > 0 ? ops[step - 1] : null;
   const line = op ? textarea.value.split("\n")[op.line - 1].trim() : "";
   status.textContent = `op ${step} of ${ops.length}${op ? `: ${line}` : ""}`;
-  for (const policy of POLICIES) {
-    const { sys, events, records } = runTo(policy, ops);
+  // Each policy's state after the step, against the baseline's (the first policy, linux-6.18).
+  const states = POLICIES.map((policy) => ({ policy, ...runTo(policy, ops) }));
+  const rowsOf = (sys: System) => new Map(sys.processes().map((p) => [p.id, new Set(p.vmas().map((v) => `${v.start}-${v.end} ${v.perms} ${v.anonPages}`))]));
+  const baseline = rowsOf(states[0].sys);
+  for (const { policy, sys, events, records } of states) {
     const panel = el("section", undefined, "policy");
     panel.dataset.policy = policy;
-    panel.append(el("h2", policy));
+    const mine = rowsOf(sys);
+    const same = (a?: Set<string>, b?: Set<string>) => !!a && !!b && a.size === b.size && [...a].every((x) => b.has(x));
+    const differs = policy !== states[0].policy && ([...mine].some(([id, rows]) => !same(rows, baseline.get(id))) || mine.size !== baseline.size);
+    const title = el("h2", policy);
+    if (differs) {
+      panel.classList.add("differs");
+      title.append(el("span", `differs from ${states[0].policy}`, "badge"));
+    }
+    panel.append(title);
     for (const r of records) {
       if ("errno" in r) panel.append(el("div", `op failed: ${r.errno}`, "failed"));
       if ("mapped" in r) panel.append(el("div", `rmap ${r.page}: ${r.mapped.map(([p, pg]) => `${p}:${pg}`).join(" ") || "none"}`, "rmap"));
@@ -93,6 +104,7 @@ function render(): void {
       table.dataset.proc = String(p.id);
       for (const v of p.vmas()) {
         const row = el("tr", undefined, "vma");
+        if (differs && !baseline.get(p.id)?.has(`${v.start}-${v.end} ${v.perms} ${v.anonPages}`)) row.classList.add("differs");
         row.style.background = colour(v.anonVma);
         for (const cell of [`${v.start}-${v.end}`, v.perms, v.kind, `${v.anonPages} anon`, v.anonVma ? `anon_vma ${v.anonVma}` : "unfaulted"]) {
           row.append(el("td", cell));
@@ -102,8 +114,9 @@ function render(): void {
       panel.append(table);
     }
     const graph = el("div", undefined, "graph-box");
-    // graphSvg escapes every label it draws.
+    // graphSvg escapes every label it draws. Scaled to its panel; a click shows it full size.
     graph.innerHTML = graphSvg(sys.anonVmaGraph());
+    graph.onclick = () => graph.classList.toggle("zoomed");
     panel.append(el("h3", "anon_vma graph"), graph);
     panel.append(el("h3", "merges the last op tried"));
     panel.append(el("pre", events.length ? events.map((e) => explainEvent(e, sys.policy)).join("\n\n") : "none", "explain"));

@@ -106,7 +106,7 @@ function rule(side: SideResult, e: MergeEvent, left: boolean, policy: string): s
     case "anonForkedTarget":
       return policy === "linux-pre-6.16"
         ? `refused: anon_vma: is_mergeable_anon_vma() wants list_is_singular() on the target's chain; ` +
-            `an unfaulted target's chain is empty (the 15-year refusal fixed in 6.16, seed 000) or a fork child's has several links`
+            `an unfaulted target's chain is empty (the refusal 879bca0a2c4f, "mm/vma: fix incorrectly disallowed anonymous VMA merges", lifted in 6.16) or a fork child's has several links`
         : `refused: anon_vma: the target (${av(other?.anonVma)}) is a fork child (its chain links its parents' anon_vmas); ` +
             `its anon_vma would spread over the range and widen the root lock's reach`;
     case "anonForkedSource":

@@ -117,6 +117,52 @@ describe.runIf(hasChromium)("the HTML report in a real browser", () => {
     }
   });
 
+  test("the playground fits every policy in a 1,600-px window and marks the policies that differ from linux-6.18", async () => {
+    // A fork case whose graphs once spilled across the columns, and the 2025 fix's case, where policies differ.
+    const seed000 = "mmap 100 4 rw anon\nmmap 104 4 rwx anon\ntouch 104 1 w\nmprotect 104 4 rw\n";
+    const { url, server } = await servePlayground(0);
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+      for (const [text, k] of [[caseText("forkmerge-3"), 12], [caseText("forkmerge-3"), 22], [seed000, 4]] as const) {
+        const ops = parseScenario(text);
+        await page.goto("about:blank"); // a new hash alone would not load the page again
+        await page.goto(`${url}#${new URLSearchParams({ k: String(k), s: text })}`);
+        await page.waitForSelector("body[data-ready='1']");
+        // Every panel inside the window, every graph inside its panel.
+        const boxes = await page.$$eval("section.policy", (panels) =>
+          panels.map((p) => {
+            const r = p.getBoundingClientRect();
+            const g = p.querySelector("svg.graph")?.getBoundingClientRect();
+            return { left: r.left, right: r.right, graphLeft: g?.left ?? r.left, graphRight: g?.right ?? r.right };
+          }),
+        );
+        expect(boxes).toHaveLength(POLICIES.length);
+        for (const b of boxes) {
+          expect(b.right).toBeLessThanOrEqual(1600);
+          expect(b.graphLeft).toBeGreaterThanOrEqual(b.left);
+          expect(b.graphRight).toBeLessThanOrEqual(b.right + 0.5);
+        }
+        // The marks agree with the simulator: a policy differs when its VMAs after step k differ from linux-6.18's.
+        const rows = (policy: string) => {
+          const sys = System.createSync({ policy });
+          const run = new ScenarioRun(sys);
+          for (const op of ops.slice(0, k)) run.step(op);
+          return JSON.stringify(sys.processes().map((p) => p.vmas().map((v) => [v.start, v.end, v.perms, v.anonPages])));
+        };
+        const want = POLICIES.filter((p) => rows(p) !== rows("linux-6.18"));
+        if (text === seed000) expect(want).toEqual(["linux-pre-6.16", "no-merge"]);
+        const marked = await page.$$eval("section.policy.differs", (ps) => ps.map((p) => (p as HTMLElement).dataset.policy));
+        expect(marked, `step ${k}`).toEqual(want);
+        for (const policy of want) expect(await page.locator(`section.policy[data-policy="${policy}"] tr.vma.differs`).count()).toBeGreaterThan(0);
+      }
+      await page.screenshot({ path: `${ARTIFACTS}playground-differs.png`, fullPage: true });
+    } finally {
+      await browser.close();
+      server.close();
+    }
+  });
+
   test("the playground's no-zero-page switch: a read fault then gives an anonymous page, and the URL keeps it", async () => {
     const { url, server } = await servePlayground(0);
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });

@@ -48,7 +48,7 @@ madvise 104 4 dodump
 `;
 
 describe("each policy's distinguishing behaviour", () => {
-  test("seed 000: linux-pre-6.16 keeps an unfaulted prev and a faulted vma apart, linux-6.18 merges them", () => {
+  test("879bca0a2c4f's case: linux-pre-6.16 keeps an unfaulted prev and a faulted vma apart, linux-6.18 merges them", () => {
     const pre = run("linux-pre-6.16", SEED_000);
     expect(pre.process(0).mapCount).toBe(2);
     expect(pre.metrics().refusals.anonForkedTarget).toBe(1);
