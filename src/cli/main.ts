@@ -22,6 +22,7 @@ import { explainScenario } from "../explain.js";
 import { defaultTracer, recordTrace, type Tracer } from "../trace/record.js";
 import { listCorpus, recordCorpus } from "./corpus.js";
 import { formatFidelity } from "../trace/check.js";
+import { formatWhyApart, whyApart } from "../why-apart.js";
 import { readTraceFile } from "../trace/file.js";
 import { formatReplayStats, traceToScenario } from "../trace/replay.js";
 import { TraceSyntaxError } from "../trace/strace.js";
@@ -59,6 +60,12 @@ Usage:
       Run the scenario and show every merge it tried (or those of op N):
       prev | range | next as mm/vma.c's comments draw them, the rule that
       decided each side, and what merged.
+  vmalab explain --trace FILE [--process PID|NAME] [--at exit|peak] [--policy NAME,...] [--json]
+      Why a traced program has so many VMAs: at the process's exit (or its
+      peak; default: the process with the most VMAs), every pair of adjacent
+      VMAs that stayed apart, grouped by the rule that keeps them apart, with
+      the trace lines of the syscalls that made each boundary; and how many
+      of those pairs each policy (default: all but linux-6.18) would have merged.
   vmalab record [--out FILE] [--tracer perf|strace] [--check] -- CMD ARGS...
       Run a program under perf trace (syscalls and page faults; where it
       works) or strace -f (syscalls only) and write its trace (default
@@ -204,13 +211,33 @@ async function main(argv: string[]): Promise<number> {
     const { values, positionals } = parseArgs({
       args: rest,
       allowPositionals: true,
-      options: { policy: { type: "string", default: "linux-6.18" }, op: { type: "string" }, "no-zero-page": { type: "boolean", default: false } },
+      options: {
+        policy: { type: "string" },
+        op: { type: "string" },
+        trace: { type: "string" },
+        process: { type: "string" },
+        at: { type: "string", default: "exit" },
+        json: { type: "boolean", default: false },
+        "no-zero-page": { type: "boolean", default: false },
+      },
     });
-    if (positionals.length !== 1) throw new UsageError("explain needs one FILE");
+    if (values.trace !== undefined) {
+      if (positionals.length) throw new UsageError("explain takes a scenario FILE or --trace FILE, not both");
+      if (values.at !== "exit" && values.at !== "peak") throw new UsageError(`--at takes exit or peak, got '${values.at}'`);
+      const file = readTraceFile(values.trace);
+      const zeroPage = values["no-zero-page"] ? false : file.header["zero-page"] !== "no";
+      const replay = traceToScenario(file, { zeroPage });
+      const proc = values.process === undefined ? undefined : /^\d+$/.test(values.process) ? Number(values.process) : values.process;
+      const policies = values.policy === undefined ? POLICIES.filter((p) => p !== "linux-6.18") : values.policy.split(",").map((p) => p.trim());
+      const w = whyApart(replay, { process: proc, at: values.at, policies, zeroPage });
+      console.log(values.json ? JSON.stringify(w, null, 2) : formatWhyApart(w));
+      return 0;
+    }
+    if (positionals.length !== 1) throw new UsageError("explain needs one FILE (or --trace FILE)");
     const op = values.op === undefined ? undefined : Number(values.op);
     if (op !== undefined && !(Number.isSafeInteger(op) && op >= 0)) throw new UsageError(`--op takes an op number, got '${values.op}'`);
     const [file] = positionals;
-    console.log(explainScenario(readFileSync(file, "utf8"), { policy: values.policy, op, file, zeroPage: !values["no-zero-page"] }));
+    console.log(explainScenario(readFileSync(file, "utf8"), { policy: values.policy ?? "linux-6.18", op, file, zeroPage: !values["no-zero-page"] }));
     return 0;
   }
   if (command === "record") {

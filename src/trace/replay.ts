@@ -138,6 +138,8 @@ export interface Replay {
   stats: ReplayStats;
   /** Each process of the scenario (by its id there) named by its program: from its exec's snapshot, its command at exit, or its parent's. */
   programs: Record<number, string>;
+  /** For each op of the scenario, in order, the trace line of the event it replays (0 for ops the replay adds: proc, dump). */
+  traceLines: number[];
   /** The replay against the kernel's exit snapshots, for a recording that has them. */
   fidelity: FidelityReport | null;
 }
@@ -248,6 +250,8 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
   const recorded = header.recorder !== undefined;
   const run = new ScenarioRun(sys);
   const out: string[] = ["# replayed from a trace by vmalab"];
+  const traceLines: number[] = [];
+  let eventLine = 0; // the trace line of the event being replayed
   const owner = new Map<number, number>(); // tid -> process id
   const fds = new Map<number, Map<number, string>>(); // process -> fd -> path
   const brk = new Map<number, number>(); // process -> current break (bytes)
@@ -269,6 +273,7 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
   }
   function step(line: string, op: Op) {
     out.push(line);
+    traceLines.push(op.op === "proc" || op.op === "dump" ? 0 : eventLine);
     run.step({ ...op, index: stats.ops++, line: out.length });
   }
   const procOf = (tid: number): number => {
@@ -350,6 +355,7 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
   // The processes the recorder starts, until their execve: still the recorder's code.
   const recorderChildren = new Set<number>();
   const replayEvent = (e: TraceEvent): void => {
+    eventLine = e.line;
     // Inside execve the kernel writes both the old mm (clearing a vfork child's tid in its parent's
     // memory) and the new image (the stack, the zeroed tail of a segment): the snapshot holds the latter.
     if (e.kind === "fault" && e.during === "execve") {
@@ -400,6 +406,7 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
       }
       if (alive(p)) {
         out.pop(); // the touch failed and changed nothing: not part of the scenario
+        traceLines.pop();
         stats.ops--;
       }
       stats.faultsSkipped++;
@@ -592,7 +599,7 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
     }
   }
   check?.explainLostCalls(lostCalls);
-  return { scenario, stats, programs, fidelity: check?.report() ?? null };
+  return { scenario, stats, programs, traceLines, fidelity: check?.report() ?? null };
 }
 
 /** The stats of a replay as a few lines of text. */
