@@ -13,6 +13,7 @@
 
 import { readFileSync } from "node:fs";
 import { constants, gunzipSync } from "node:zlib";
+import { VmalabError } from "../wasm.js";
 import { parseSnapshots, type Snapshot } from "./snapshot.js";
 import { quoted, TraceSyntaxError } from "./strace.js";
 
@@ -38,13 +39,30 @@ export interface TraceFile {
  */
 export function readText(path: string): { text: string; cut: boolean } {
   const bytes = readFileSync(path);
-  if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return { text: bytes.toString("utf8"), cut: false };
+  if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return { text: asText(bytes, path), cut: false };
+  let text: Buffer;
+  let cut = false;
   try {
-    return { text: gunzipSync(bytes).toString("utf8"), cut: false };
-  } catch {
-    // Z_SYNC_FLUSH hands back what the stream held before it broke off.
-    return { text: gunzipSync(bytes, { finishFlush: constants.Z_SYNC_FLUSH }).toString("utf8"), cut: true };
+    text = gunzipSync(bytes, { maxOutputLength: MAX_TEXT + 1 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") text = Buffer.alloc(MAX_TEXT + 1);
+    else {
+      // Z_SYNC_FLUSH hands back what the stream held before it broke off.
+      text = gunzipSync(bytes, { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: MAX_TEXT + 1 });
+      cut = true;
+    }
   }
+  return { text: asText(text, path), cut };
+}
+
+/** The longest text a trace may have: what one JavaScript string holds (the readers do not stream yet). */
+const MAX_TEXT = 0x1fffffe8;
+
+function asText(bytes: Buffer, path: string): string {
+  if (bytes.length > MAX_TEXT) {
+    throw new VmalabError("EFBIG", `${path}: the trace does not fit: over ${(MAX_TEXT / 2 ** 20) | 0} MiB of text (cut it at a process boundary into smaller recordings)`);
+  }
+  return bytes.toString("utf8");
 }
 
 /** Splits a recording's text into its header, snapshots and trace. */
