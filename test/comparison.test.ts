@@ -99,3 +99,22 @@ describe("vmalab compare says the headlines first", () => {
     expect(r.stdout.split("\n")[0]).toMatch(/^linux-6\.18 vs linux-pre-6\.16: peak VMAs 6 → 4/);
   });
 });
+
+describe("the mixed workload reaches the rules the policies disagree on", () => {
+  test("each rule counted under linux-6.18, and lifted by the policies that lift it", async () => {
+    const runs = await compare({ workload: { name: "mixed", seed: 1, ops: 20000 }, policies: ["linux-6.18", "linux-pre-6.16", "matena-2022", "chain-union-2010"], parallel: false });
+    const by = Object.fromEntries(runs.map((r) => [r.policy, r.metrics]));
+    const base = by["linux-6.18"];
+    // 879bca0a2c4f's case (fixcase): refused before 6.16 only.
+    expect(by["linux-pre-6.16"].refusals.anonForkedTarget).toBeGreaterThan(base.refusals.anonForkedTarget);
+    // Pieces faulted apart (faultapart) and faulted memory moved next to faulted memory (movefaulted): different anon_vmas.
+    expect(base.refusals.anonDifferent).toBeGreaterThan(10);
+    expect(by["matena-2022"].refusals.anonDifferent).toBeLessThan(base.refusals.anonDifferent);
+    expect(by["matena-2022"].policyCost.foliosMoved).toBeGreaterThan(0);
+    expect(by["chain-union-2010"].refusals.anonDifferent).toBe(0);
+    // A fork child mapping next to memory it shares with its parent (forkneighbour): a forked target.
+    expect(base.refusals.anonForkedTarget).toBeGreaterThan(0);
+    expect(by["chain-union-2010"].refusals.anonForkedTarget).toBe(0);
+    for (const c of comparePolicies(runs, "linux-6.18")) expect(c.changes, c.policy).toBe(true);
+  });
+});

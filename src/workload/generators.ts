@@ -15,7 +15,19 @@
 // - vector: mremap-grown vectors: slots shrink and grow back in place, and
 //   move to other slots (mremap FIXED).
 // - filedb: file windows: contiguous and broken pgoffs, remapped.
-// - mixed (the default): all of the above ops, and forks.
+// - mixed (the default): all of the above ops, and forks, and the patterns
+//   the merge policies disagree on, each about 0.5 % of the ops (the corpus's
+//   programs refuse a merge for an anon_vma reason in 0.5 to 3 % of their
+//   memory syscalls):
+//   - fixcase: a faulted piece made like its unfaulted neighbour (879bca0a2c4f:
+//     linux-pre-6.16 refuses, linux-6.18 merges; the kernel's own selftests);
+//   - faultapart: two pieces of one mapping faulted apart, then made alike
+//     (different anon_vmas: refused; matena-2022 and chain-union-2010 merge);
+//   - movefaulted: faulted memory moved by mremap next to other faulted memory
+//     (Matěna's case: a vector grown by moving, as jemalloc and glibc do);
+//   - forkneighbour: a fork child maps next to memory it shares with its
+//     parent (a forked target: refused; chain-union-2010 merges), as a
+//     prefork server's workers do.
 
 import { Random } from "../random.js";
 import type { System } from "../system.js";
@@ -88,9 +100,14 @@ export function* workloadBatches(name: WorkloadName, sys: System, opts: Workload
         default:
           s.mmapAnon(p, start, SLOT, i % 2 ? "r" : "rw");
       }
-      if (i % 2 === 0 && name !== "arena" && rnd.chance(faults)) s.touch(p, start, faultPages(), "w");
+      if (i % 2 === 0 && name !== "arena" && rnd.chance(faults)) {
+        s.touch(p, start, faultPages(), "w");
+        if (p === 0) faultedAtSetup.add(i);
+      }
     }
   };
+  // Process 0's slots faulted at set-up: a fork child shares their anon_vmas.
+  const faultedAtSetup = new Set<number>();
   layout(0, slotsPer);
   live.push({ id: 0, slots: slotsPer });
   for (let p = 1; p < processes; p++) {
@@ -151,6 +168,41 @@ export function* workloadBatches(name: WorkloadName, sys: System, opts: Workload
         s.mmapFile(p, start, SLOT, prot, f, rnd.chance(0.5) ? i * SLOT : 4096 + rnd.int(1024) * SLOT);
         break;
       }
+      case "fixcase":
+        // A fresh mapping whose upper half is faulted under other flags, then made alike again.
+        if (!even) break;
+        s.mmapAnon(p, start, SLOT, "rw");
+        s.mprotect(p, start + SLOT / 2, SLOT / 2, "rwx");
+        s.touch(p, start + SLOT / 2, 1, "w");
+        s.mprotect(p, start + SLOT / 2, SLOT / 2, "rw");
+        break;
+      case "faultapart":
+        if (!even) break;
+        s.mmapAnon(p, start, SLOT, "rw");
+        s.madvise(p, start + SLOT / 2, SLOT / 2, "dontdump");
+        s.touch(p, start, 1, "w");
+        s.touch(p, start + SLOT / 2, 1, "w");
+        s.madvise(p, start + SLOT / 2, SLOT / 2, "dodump");
+        break;
+      case "movefaulted": {
+        // Slot j keeps its faulted lower half; slot i's faulted upper half moves in above it, and i is refilled.
+        const j = (i + 2) % proc.slots;
+        if (!even || j % 2 || j === i) break;
+        s.mmapAnon(p, at(j), SLOT, "rw");
+        s.touch(p, at(j), 1, "w");
+        s.munmap(p, at(j) + SLOT / 2, SLOT / 2);
+        s.mmapAnon(p, start, SLOT, "rw");
+        s.touch(p, start + SLOT / 2, 1, "w");
+        s.mremap(p, start + SLOT / 2, SLOT / 2, SLOT / 2, at(j) + SLOT / 2);
+        s.mmapAnon(p, start + SLOT / 2, SLOT / 2, "rw");
+        break;
+      }
+      case "forkneighbour":
+        // In a fork child, a slot faulted before the fork gets a new upper half next to the shared lower one.
+        if (p === 0 || !faultedAtSetup.has(i)) break;
+        s.munmap(p, start + SLOT / 2, SLOT / 2);
+        s.mmapAnon(p, start + SLOT / 2, SLOT / 2, "rw");
+        break;
       case "fork": {
         // Recycle a child: it exits and the process forks a fresh one in its place.
         const victim = live.findIndex((q) => q.id !== 0 && q.id !== p);
@@ -188,9 +240,14 @@ export function* workloadBatches(name: WorkloadName, sys: System, opts: Workload
   if (s.length) yield s;
 }
 
-type Kind = "touch" | "flip" | "grow" | "trim" | "replace" | "advise" | "vector" | "window" | "fork" | "chain";
+type Kind =
+  | "touch" | "flip" | "grow" | "trim" | "replace" | "advise" | "vector" | "window" | "fork" | "chain"
+  | "fixcase" | "faultapart" | "movefaulted" | "forkneighbour";
 const MIX: Record<WorkloadName, [Kind, number][]> = {
-  mixed: [["touch", 4], ["flip", 3], ["replace", 1], ["advise", 1], ["vector", 1], ["window", 1], ["fork", 0.05]],
+  mixed: [
+    ["touch", 4], ["flip", 3], ["replace", 1], ["advise", 1], ["vector", 1], ["window", 1], ["fork", 0.05],
+    ["fixcase", 0.04], ["faultapart", 0.04], ["movefaulted", 0.02], ["forkneighbour", 0.1],
+  ],
   arena: [["grow", 3], ["touch", 4], ["trim", 2]],
   jit: [["flip", 6], ["touch", 3], ["replace", 1]],
   zygote: [["touch", 6], ["flip", 2], ["fork", 0.2]],
