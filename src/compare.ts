@@ -1,5 +1,5 @@
 // Running one op stream under several merge policies and putting the
-// design.md §7 metrics side by side. Runs are independent: with more than one
+// metrics side by side. Runs are independent: with more than one
 // core they go to worker threads, with the same results as one after another.
 
 import { availableParallelism } from "node:os";
@@ -25,7 +25,7 @@ export interface WorkloadSpec {
 }
 
 export interface CompareOptions {
-  /** The op stream: scenario text (design.md §6), parsed ops, or a generated workload. */
+  /** The op stream: scenario text, parsed ops, or a generated workload. */
   scenario?: string;
   ops?: ScenarioOp[];
   workload?: WorkloadSpec;

@@ -1,4 +1,4 @@
-// The design.md §7 numbers that describe a system's state: VMAs, the anon_vma
+// The numbers that describe a system's state: VMAs, the anon_vma
 // hierarchy and its lock sharing, folios, what rmap walks cost, memory.
 
 import { anonVmaNodes } from "./anon-vma.js";
@@ -10,7 +10,7 @@ export interface Spread {
   max: number;
 }
 
-/** Merges by kind (design.md §7); partial and full count existing-range merges again by what they took of the middle. */
+/** Merges by kind; partial and full count existing-range merges again by what they took of the middle. */
 export interface MergeCounts {
   newLeft: number;
   newRight: number;

@@ -109,7 +109,7 @@ const VMA_F64S = 8;
 /** Named files are 4 GiB, as in the reference kernel harness. */
 const FILE_PAGES = (4 * 2 ** 30) / 4096;
 
-/** The built-in merge policies (design.md §5), in the order of the core's POLICY_* ids. */
+/** The built-in merge policies, in the order of the core's POLICY_* ids. */
 export const POLICIES = ["linux-6.18", "linux-pre-6.16", "matena-2022", "chain-union-2010", "no-merge"] as const;
 export type PolicyName = (typeof POLICIES)[number];
 
@@ -222,7 +222,7 @@ export class System {
   }
 
   /**
-   * Runs a scenario (design.md §6) on this system, from its current state,
+   * Runs a scenario on this system, from its current state,
    * with process 0 current; returns the records (failed ops, dumps, rmaps).
    */
   runScenario(text: string, file?: string): ScenarioRecord[] {
@@ -354,7 +354,7 @@ export class System {
     return anonVmaGraph(this);
   }
 
-  /** The design.md §7 numbers of the system as it is now. */
+  /** The metrics of the system as it is now. */
   metrics(): Metrics {
     return metrics(this);
   }

@@ -1,4 +1,4 @@
-// The scenario format of design.md §6: one op per line, '#' starts a comment,
+// The scenario format (described in the README): one op per line, '#' starts a comment,
 // pages relative to an arena, ops apply to the current process.
 
 import type { Backing, MmapOptions, MremapOptions } from "../system.js";

@@ -1,4 +1,4 @@
-// Running a scenario on a System and the records it produces (design.md §6).
+// Running a scenario on a System and the records it produces.
 
 import { System, type SystemOptions } from "../system.js";
 import { VmalabError } from "../wasm.js";

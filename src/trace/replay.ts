@@ -1,4 +1,4 @@
-// From a traced program's syscalls to a scenario (design.md §6) that replays
+// From a traced program's syscalls to a scenario that replays
 // them at the traced addresses. What the trace cannot show is rebuilt by the
 // rules below and counted, never guessed silently:
 //

@@ -1,4 +1,4 @@
-// Seeded workload generators (design.md §8): op streams sized by processes,
+// Seeded workload generators: op streams sized by processes,
 // live VMAs, ops and fault density, emitted in batches of typed records.
 //
 // Every process's memory is a row of slots of SLOT pages from BASE; the

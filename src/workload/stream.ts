@@ -105,7 +105,7 @@ export class OpStream {
   }
 
   /**
-   * The ops as scenario lines (design.md §6), with `proc` lines where the
+   * The ops as scenario lines, with `proc` lines where the
    * process changes. `fileName` names a file object.
    */
   toScenario(fileName: (file: number) => string, current = { proc: 0 }): string[] {
