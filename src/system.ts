@@ -182,7 +182,11 @@ export class System {
     this.mmapBase = checkPage(opts.mmapBase ?? DEFAULT_MMAP_BASE, "mmapBase");
     this.core = Core.create();
     const ex = this.core.ex;
-    ex.sys_set_max_map_count(opts.maxMapCount ?? 65530);
+    const maxMapCount = opts.maxMapCount ?? 65530;
+    if (!(Number.isSafeInteger(maxMapCount) && maxMapCount >= 1 && maxMapCount < 2 ** 31)) {
+      throw new VmalabError("EINVAL", `maxMapCount must be a whole number from 1 to 2^31 - 1, got ${maxMapCount}`);
+    }
+    ex.sys_set_max_map_count(maxMapCount);
     this.forkReuse = opts.forkReuse !== false;
     ex.sys_set_fork_reuse(this.forkReuse ? 1 : 0);
     this.zeroPage = opts.zeroPage !== false;

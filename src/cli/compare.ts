@@ -1,6 +1,6 @@
 // `vmalab compare`: one op stream, every policy asked for, metrics side by side.
 
-import { readFileSync, writeFileSync } from "node:fs";
+import { readInput, writeOutput } from "../files.js";
 import { fileURLToPath } from "node:url";
 import { compare, type PolicyRun, runLabel, type WorkloadSpec, workloadScenario } from "../compare.js";
 import { anonRefusals, comparePolicies, headline, mergeCount, type PolicyComparison } from "../comparison.js";
@@ -139,7 +139,7 @@ export async function runCompare(opts: CompareCliOptions): Promise<PolicyRun[]> 
   let zeroPage = opts.zeroPage;
   let replay: ReturnType<typeof traceToScenario> | undefined;
   const trace = opts.scenario === undefined && opts.workload === undefined ? (opts.trace ?? DEFAULT_TRACE) : undefined;
-  if (opts.scenario !== undefined) scenario = readFileSync(opts.scenario, "utf8");
+  if (opts.scenario !== undefined) scenario = readInput(opts.scenario);
   else if (opts.workload !== undefined) scenario = workloadScenario(opts.workload);
   else {
     const file = readTraceFile(trace!);
@@ -169,12 +169,12 @@ export async function runCompare(opts: CompareCliOptions): Promise<PolicyRun[]> 
   if (programs) console.log(`\n${programTable(comparisons)}`);
   if (replay) console.log(`\n${formatReplayStats(trace!, replay.stats)}`);
   if (opts.html) {
-    writeFileSync(opts.html, await htmlReport(runs, `vmalab compare: ${what}`, comparisons));
+    writeOutput(opts.html, await htmlReport(runs, `vmalab compare: ${what}`, comparisons));
     console.log(`wrote ${opts.html}`);
   }
   if (opts.json) {
     const input = { scenario: opts.scenario, workload: opts.workload, trace };
-    writeFileSync(opts.json, `${JSON.stringify({ ...input, baseline, comparisons, runs }, null, 2)}\n`);
+    writeOutput(opts.json, `${JSON.stringify({ ...input, baseline, comparisons, runs }, null, 2)}\n`);
   }
   return runs;
 }

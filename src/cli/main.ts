@@ -6,7 +6,7 @@ import { VERSION } from "../version.js";
 import { runDemo } from "./demo.js";
 import { runScenarioFiles } from "./scenario.js";
 import { ScenarioSyntaxError } from "../scenario/parse.js";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readInput, writeOutput } from "../files.js";
 import { hostProfile, kernelCheck } from "../kernel/check.js";
 import { formatHost, probeHost } from "../kernel/host.js";
 import { FAMILIES, generateScenario, type Family } from "../scenario/generate.js";
@@ -121,6 +121,14 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return command === undefined ? 2 : 0;
   }
+  current = command;
+  // Every subcommand answers --help and -h with its own usage.
+  if (rest.includes("--help") || rest.includes("-h")) {
+    const usage = commandUsage(command);
+    if (!usage) throw new UsageError(`unknown command '${command}'`);
+    process.stdout.write(`${usage}\n`);
+    return 0;
+  }
   if (command === "scenario") {
     const { values, positionals } = parseArgs({
       args: rest,
@@ -143,7 +151,7 @@ async function main(argv: string[]): Promise<number> {
     let failed = 0;
     let thp = 0;
     for (const file of positionals) {
-      const r = kernelCheck(readFileSync(file, "utf8"), file, values.policy);
+      const r = kernelCheck(readInput(file), file, values.policy);
       if (r.pass) {
         console.log(`PASS ${file}`);
       } else if (r.thp.length) {
@@ -237,7 +245,7 @@ async function main(argv: string[]): Promise<number> {
     const op = values.op === undefined ? undefined : Number(values.op);
     if (op !== undefined && !(Number.isSafeInteger(op) && op >= 0)) throw new UsageError(`--op takes an op number, got '${values.op}'`);
     const [file] = positionals;
-    console.log(explainScenario(readFileSync(file, "utf8"), { policy: values.policy ?? "linux-6.18", op, file, zeroPage: !values["no-zero-page"] }));
+    console.log(explainScenario(readInput(file), { policy: values.policy ?? "linux-6.18", op, file, zeroPage: !values["no-zero-page"] }));
     return 0;
   }
   if (command === "record") {
@@ -288,7 +296,7 @@ async function main(argv: string[]): Promise<number> {
       strict: values.strict,
       zeroPage: values["no-zero-page"] ? false : undefined,
     });
-    if (values.out) writeFileSync(values.out, scenario);
+    if (values.out) writeOutput(values.out, scenario);
     if (values.check && !fidelity) throw new UsageError(`${file} has no snapshots to check against: record it with vmalab record --check`);
     if (values.json) {
       console.log(JSON.stringify({ file, stats, ...(values.check ? fidelity : {}) }, null, 2));
@@ -321,7 +329,7 @@ async function main(argv: string[]): Promise<number> {
     if (!(faults >= 0 && faults <= 1)) throw new UsageError(`--faults takes a fraction in [0, 1], got '${values.faults}'`);
     const reuse = values["fork-reuse"];
     if (reuse !== "on" && reuse !== "off") throw new UsageError(`--fork-reuse takes on or off, got '${reuse}'`);
-    await runWorkloadCli({
+    const run = await runWorkloadCli({
       name: checkWorkloadName(positionals[0]),
       processes: positiveInt(values.processes, "--processes"),
       vmas: positiveInt(values.vmas, "--vmas"),
@@ -335,7 +343,8 @@ async function main(argv: string[]): Promise<number> {
       json: values.json,
       scenarioOut: values["scenario-out"],
     });
-    return 0;
+    // Stopped by Ctrl-C: the metrics so far were printed, and the exit says it was interrupted.
+    return run.interrupted ? 130 : 0;
   }
   if (command === "playground") {
     const { values } = parseArgs({
@@ -355,7 +364,8 @@ async function main(argv: string[]): Promise<number> {
       allowPositionals: true,
       options: { ops: { type: "string", default: "40" } },
     });
-    const [family, seed] = positionals;
+    const [family, seed, ...extra] = positionals;
+    if (extra.length) throw new UsageError(`generate takes FAMILY SEED, and not '${extra.join(" ")}'`);
     if (!(FAMILIES as readonly string[]).includes(family)) throw new UsageError(`FAMILY must be one of ${FAMILIES.join(", ")}`);
     process.stdout.write(generateScenario(family as Family, positiveInt(seed ?? "", "SEED"), positiveInt(values.ops, "--ops")));
     return 0;
@@ -371,7 +381,7 @@ async function main(argv: string[]): Promise<number> {
       },
     });
     runDemo({
-      ranges: positiveInt(values.ranges, "--ranges"),
+      ranges: positiveInt(values.ranges, "--ranges", 1, 10_000_000),
       queries: positiveInt(values.queries, "--queries"),
       seed: positiveInt(values.seed, "--seed"),
       json: values.json,
@@ -383,10 +393,25 @@ async function main(argv: string[]): Promise<number> {
 
 class UsageError extends Error {}
 
-/** A whole number >= min (1 unless told) from a flag's text. */
-function positiveInt(text: string, flag: string, min = 1): number {
+/** The command being run, whose usage an error shows. */
+let current: string | undefined;
+
+/** A command's part of the usage: from its first line to the next command's. */
+function commandUsage(command: string): string | undefined {
+  const lines = USAGE.split("\n");
+  const ours = (l: string) => l.startsWith(`  vmalab ${command} `) || l === `  vmalab ${command}`;
+  const start = lines.findIndex(ours);
+  if (start < 0) return undefined;
+  const end = lines.findIndex((l, i) => i > start && /^ {2}vmalab /.test(l) && !ours(l));
+  return lines.slice(start, end < 0 ? undefined : end).join("\n").trimEnd();
+}
+
+/** A whole number in [min, max] (min 1 unless told) from a flag's text. */
+function positiveInt(text: string, flag: string, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag} takes a whole number >= ${min}, got '${text}'`);
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`${flag} takes a whole number ${max < Number.MAX_SAFE_INTEGER ? `from ${min} to ${max}` : `>= ${min}`}, got '${text}'`);
+  }
   return n;
 }
 
@@ -400,7 +425,7 @@ try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (err) {
   if (err instanceof UsageError || (err instanceof Error && err.name === "TypeError" && "code" in err)) {
-    console.error(`vmalab: ${err.message}\n\n${USAGE}`);
+    console.error(`vmalab: ${err.message}\n\n${(current && commandUsage(current)) ?? USAGE}`);
     process.exitCode = 2;
   } else if (
     err instanceof ScenarioSyntaxError ||

@@ -1,6 +1,6 @@
 // `vmalab scenario FILE... [--policy NAME] [--json]`.
 
-import { readFileSync } from "node:fs";
+import { readInput } from "../files.js";
 import { parseScenario } from "../scenario/parse.js";
 import { runOps, type ScenarioRecord } from "../scenario/run.js";
 import { System, type SystemOptions } from "../system.js";
@@ -22,7 +22,7 @@ export function formatRecord(r: ScenarioRecord, ops: { line: number }[]): string
 
 export function runScenarioFiles(files: string[], opts: SystemOptions, json: boolean): void {
   for (const file of files) {
-    const ops = parseScenario(readFileSync(file, "utf8"), file);
+    const ops = parseScenario(readInput(file), file);
     const records = runOps(System.createSync(opts), ops);
     if (json) {
       console.log(JSON.stringify({ scenario: file }));

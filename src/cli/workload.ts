@@ -1,7 +1,8 @@
 // `vmalab workload`: a generated workload at the size asked, with a progress
 // bar on a terminal and Ctrl-C stopping it with the metrics so far.
 
-import { createWriteStream, writeFileSync } from "node:fs";
+import { createWriteStream } from "node:fs";
+import { checkOutput, writeOutput } from "../files.js";
 import cliProgress from "cli-progress";
 import { formatTable } from "../report/table.js";
 import { runWorkload, type WorkloadRun } from "../workload/run.js";
@@ -29,6 +30,9 @@ export async function runWorkloadCli(o: WorkloadCliOptions): Promise<WorkloadRun
     stop = true;
   };
   process.once("SIGINT", onInt);
+  // The outputs are checked before a long run, not found unwritable at its end.
+  if (o.json) checkOutput(o.json);
+  if (o.scenarioOut) checkOutput(o.scenarioOut);
   const out = o.scenarioOut ? createWriteStream(o.scenarioOut) : null;
   out?.write(`# vmalab workload ${o.name} seed ${o.seed ?? 1}\n`);
   let run: WorkloadRun;
@@ -75,6 +79,6 @@ export async function runWorkloadCli(o: WorkloadCliOptions): Promise<WorkloadRun
         "times and those ops failed with ENOMEM. Fewer VMAs, processes or faults fit (README: Workloads).",
     );
   }
-  if (o.json) writeFileSync(o.json, `${JSON.stringify(run, null, 2)}\n`);
+  if (o.json) writeOutput(o.json, `${JSON.stringify(run, null, 2)}\n`);
   return run;
 }

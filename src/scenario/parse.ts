@@ -2,6 +2,7 @@
 // pages relative to an arena, ops apply to the current process.
 
 import type { Backing, MmapOptions, MremapOptions } from "../system.js";
+import { quoted } from "../quote.js";
 import { ADVICE, type Advice, PROT, type Prot } from "../vmflags.js";
 
 export type Op =
@@ -66,15 +67,15 @@ export function parseScenario(text: string, file = "<scenario>"): ScenarioOp[] {
     };
     const [name, ...args] = words;
     const arity = ARITY[name];
-    if (!arity) fail(`unknown op '${name}' (expected one of ${Object.keys(ARITY).join(", ")})`);
+    if (!arity) fail(`unknown op ${quoted(name)} (expected one of ${Object.keys(ARITY).join(", ")})`);
     const [min, max, usage] = arity;
-    if (args.length < min || args.length > max) fail(`'${name}' takes: ${usage}`);
+    if (args.length < min || args.length > max) fail(`${quoted(name)} takes: ${usage}`);
     const int = (s: string, what: string): number => {
-      if (!/^\d+$/.test(s) || !Number.isSafeInteger(Number(s))) fail(`${what} must be a whole number, got '${s}' (${usage})`);
+      if (!/^\d+$/.test(s) || !Number.isSafeInteger(Number(s))) fail(`${what} must be a whole number, got ${quoted(s)} (${usage})`);
       return Number(s);
     };
     const prot = (s: string): Prot => {
-      if (!PROTS.has(s)) fail(`PROT must be none, r, rw, rx or rwx, got '${s}'`);
+      if (!PROTS.has(s)) fail(`PROT must be none, r, rw, rx or rwx, got ${quoted(s)}`);
       return s as Prot;
     };
     const index = ops.length;
@@ -84,7 +85,7 @@ export function parseScenario(text: string, file = "<scenario>"): ScenarioOp[] {
         const opts: MmapOptions = {};
         for (const w of args.slice(4)) {
           if (w === "noreserve" || w === "populate" || w === "growsdown" || w === "stack") opts[w] = true;
-          else fail(`unknown mmap flag '${w}' (${usage})`);
+          else fail(`unknown mmap flag ${quoted(w)} (${usage})`);
         }
         op = { op: "mmap", start: int(args[0], "PAGE"), pages: int(args[1], "N"), prot: prot(args[2]), backing: backing(args[3], fail), opts };
         break;
@@ -96,7 +97,7 @@ export function parseScenario(text: string, file = "<scenario>"): ScenarioOp[] {
         op = { op: "mprotect", start: int(args[0], "PAGE"), pages: int(args[1], "N"), prot: prot(args[2]) };
         break;
       case "madvise":
-        if (!ADVICES.has(args[2])) fail(`unknown advice '${args[2]}' (expected ${[...ADVICES].join(" ")})`);
+        if (!ADVICES.has(args[2])) fail(`unknown advice ${quoted(args[2])} (expected ${[...ADVICES].join(" ")})`);
         op = { op: "madvise", start: int(args[0], "PAGE"), pages: int(args[1], "N"), advice: args[2] as Advice };
         break;
       case "mremap": {
@@ -105,7 +106,7 @@ export function parseScenario(text: string, file = "<scenario>"): ScenarioOp[] {
           if (w === "maymove") opts.maymove = true;
           else if (w === "dontunmap") opts.dontunmap = true;
           else if (w.startsWith("fixed=")) opts.fixed = int(w.slice(6), "fixed=PAGE");
-          else fail(`unknown mremap flag '${w}' (${usage})`);
+          else fail(`unknown mremap flag ${quoted(w)} (${usage})`);
         }
         op = { op: "mremap", start: int(args[0], "PAGE"), oldPages: int(args[1], "OLDN"), newPages: int(args[2], "NEWN"), opts };
         break;
@@ -113,20 +114,20 @@ export function parseScenario(text: string, file = "<scenario>"): ScenarioOp[] {
       case "touch": {
         // A missing access reads, as the reference kernel harness does.
         const access = args[2] ?? "r";
-        if (access !== "r" && access !== "w") fail(`touch access must be r or w, got '${access}'`);
+        if (access !== "r" && access !== "w") fail(`touch access must be r or w, got ${quoted(access)}`);
         op = { op: "touch", start: int(args[0], "PAGE"), pages: int(args[1], "N"), access: access as "r" | "w" };
         break;
       }
       case "restore": {
         const anon: [number, number][] = [];
         if (args[4] !== undefined) {
-          if (!args[4].startsWith("anon=")) fail(`unknown restore word '${args[4]}' (${usage})`);
+          if (!args[4].startsWith("anon=")) fail(`unknown restore word ${quoted(args[4])} (${usage})`);
           for (const run of args[4].slice(5).split(",")) {
             const [at, n] = run.split("+");
             anon.push([int(at, "anon PAGE"), int(n ?? "", "anon N")]);
           }
         }
-        if (!/^(-|[a-z]{2}(,[a-z]{2})*)$/.test(args[2])) fail(`VMFLAGS must be smaps mnemonics joined by commas, or -, got '${args[2]}'`);
+        if (!/^(-|[a-z]{2}(,[a-z]{2})*)$/.test(args[2])) fail(`VMFLAGS must be smaps mnemonics joined by commas, or -, got ${quoted(args[2])}`);
         const vmFlags = args[2] === "-" ? "" : args[2].replace(/,/g, " ");
         op = { op: "restore", start: int(args[0], "PAGE"), pages: int(args[1], "N"), vmFlags, backing: backing(args[3], fail), anon };
         break;
@@ -153,6 +154,6 @@ function backing(word: string, fail: (msg: string) => never): Backing {
   if (word === "anon") return { kind: "anon" };
   if (word === "shared-anon") return { kind: "shared-anon" };
   const m = /^(shared-)?file:([^@\s]+)@(\d+)$/.exec(word);
-  if (!m) return fail(`KIND must be anon, shared-anon, file:NAME@PGOFF or shared-file:NAME@PGOFF, got '${word}'`);
+  if (!m) return fail(`KIND must be anon, shared-anon, file:NAME@PGOFF or shared-file:NAME@PGOFF, got ${quoted(word)}`);
   return { kind: "file", name: m[2], pgoff: Number(m[3]), shared: m[1] !== undefined };
 }

@@ -11,11 +11,12 @@
 //
 // Lines are numbered in the file as a user sees it (uncompressed).
 
-import { readFileSync } from "node:fs";
+import { readBytes } from "../files.js";
 import { constants, gunzipSync } from "node:zlib";
 import { VmalabError } from "../wasm.js";
 import { parseSnapshots, type Snapshot } from "./snapshot.js";
-import { quoted, TraceSyntaxError } from "./strace.js";
+import { quoted } from "../quote.js";
+import { TraceSyntaxError } from "./strace.js";
 
 export const MAGIC = "# vmalab trace";
 
@@ -38,7 +39,7 @@ export interface TraceFile {
  * its name). A gzip file that ends early gives what could be read, `cut`.
  */
 export function readText(path: string): { text: string; cut: boolean } {
-  const bytes = readFileSync(path);
+  const bytes = readBytes(path);
   if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return { text: asText(bytes, path), cut: false };
   let text: Buffer;
   let cut = false;

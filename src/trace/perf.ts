@@ -10,7 +10,8 @@
 // an earlier line of its own thread by no more than the rounding of the
 // times (a microsecond each) stays after it.
 
-import { type ParseStats, quoted, type TraceEvent, TraceSyntaxError } from "./strace.js";
+import { quoted } from "../quote.js";
+import { type ParseStats, type TraceEvent, TraceSyntaxError } from "./strace.js";
 
 const HEAD = /^\s*([\d.]+|\?)\s+\(\s*(?:([\d.]+) ms)?\s*\):\s+(.*)\/(\d+)\s+(.*)$/;
 const CONTINUED = /^\.\.\. \[continued\]: ([a-z_0-9]+)\(\)\)\s+= ?(.*)$/;

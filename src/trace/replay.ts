@@ -276,6 +276,7 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
     traceLines.push(op.op === "proc" || op.op === "dump" ? 0 : eventLine);
     run.step({ ...op, index: stats.ops++, line: out.length });
   }
+  const resolving = new Set<number>();
   const procOf = (tid: number): number => {
     if (first === undefined) {
       first = tid;
@@ -285,9 +286,11 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
     const p = owner.get(tid);
     if (p !== undefined) return p;
     const parent = threadParent.get(tid);
-    if (parent !== undefined && parent !== tid) {
-      // A thread seen before its clone returned.
+    if (parent !== undefined && parent !== tid && !resolving.has(tid)) {
+      // A thread seen before its clone returned (a trace where two threads clone each other stops here).
+      resolving.add(tid);
       const q = procOf(parent);
+      resolving.delete(tid);
       owner.set(tid, q);
       return q;
     }

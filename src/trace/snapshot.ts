@@ -3,7 +3,8 @@
 // layout execve built; when each process is about to exit, what the replay
 // must have reproduced. Pages throughout, as in scenarios.
 
-import { quoted, TraceSyntaxError } from "./strace.js";
+import { quoted } from "../quote.js";
+import { TraceSyntaxError } from "./strace.js";
 
 const PAGE = 4096;
 

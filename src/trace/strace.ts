@@ -3,6 +3,8 @@
 // later `<... NAME resumed>`; signals (`--- SIG... ---`) and exits (`+++
 // exited with N +++`, `+++ killed by SIG... +++`) are lines of their own.
 
+import { quoted } from "../quote.js";
+
 /** One completed syscall, exit or page fault, in the order the trace completes them. */
 export type TraceEvent =
   /**
@@ -34,15 +36,6 @@ export interface ParseStats {
   unfinished: number;
   /** How long the traced program ran, from its first event to its last (where the trace has times). */
   seconds?: number;
-}
-
-/**
- * A piece of an input file as an error message may show it: quoted, control
- * characters escaped (a terminal would obey them), at most `max` characters.
- */
-export function quoted(text: string, max = 60): string {
-  const cut = text.length > max ? `${text.slice(0, max)}…` : text;
-  return `'${cut.replace(/[\u0000-\u001f\u007f-\u009f']/g, (c) => (c === "'" ? "\\'" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`))}'`;
 }
 
 export class TraceSyntaxError extends Error {
