@@ -153,7 +153,8 @@ export async function runCompare(opts: CompareCliOptions): Promise<PolicyRun[]> 
   const runs = await compare({ scenario, policies, forkReuse: opts.forkReuse, zeroPage, process: opts.process, programs: replay?.programs });
   const both = opts.forkReuse === "both";
   const label = (r: PolicyRun) => runLabel(r, both);
-  const what = opts.scenario ?? (trace ? `${trace === DEFAULT_TRACE ? "the corpus's postgres recording" : trace}` : `workload ${opts.workload!.name} seed ${opts.workload!.seed ?? 1}`);
+  const traceName = trace === DEFAULT_TRACE ? "the corpus's postgres recording" : trace;
+  const what = opts.scenario ?? traceName ?? `workload ${opts.workload!.name} seed ${opts.workload!.seed ?? 1}`;
   const comparisons = [true, false].flatMap((reuse) => {
     const group = runs.filter((r) => r.forkReuse === reuse);
     return group.length ? comparePolicies(group, baseline, replay?.stats.seconds) : [];

@@ -342,8 +342,8 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
   const waiting = new Map<number, TraceEvent[]>();
   /** The traced pid of a replayed process (process 0 is the trace's first). */
   const pidOf = (p: number) => (p === 0 ? first! : p);
-  /** Starts process p from the kernel's snapshot of what its execve built, if the recording has it. */
   const programs: Record<number, string> = {};
+  /** Starts process p from the kernel's snapshot of what its execve built, if the recording has it. */
   const restoreExec = (p: number): void => {
     const snap = execSnapshots.get(pidOf(p))?.shift();
     if (!snap) return;
@@ -396,19 +396,19 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
     if (e.kind === "fault") {
       // The core decides, as the kernel's fault handler does (a stack grows down to a fault below it).
       const p = procOf(e.tid);
-      const records = run.out.length;
-      // The commonest op, built here rather than parsed from its text.
       if (alive(p)) {
         if (p !== current) emitRaw(`proc ${p}`);
         const access = e.write ? "w" : "r";
+        const records = run.out.length;
+        // The commonest op, built here rather than parsed from its text.
         step(`touch ${e.page} 1 ${access}`, { op: "touch", start: e.page, pages: 1, access });
-      }
-      if (alive(p) && run.out.length === records) {
-        stats.faults++;
-        return;
-      }
-      if (alive(p)) {
-        out.pop(); // the touch failed and changed nothing: not part of the scenario
+        if (run.out.length === records) {
+          stats.faults++;
+          return;
+        }
+        // The touch failed and changed nothing: it is not part of the scenario.
+        run.out.pop();
+        out.pop();
         traceLines.pop();
         stats.ops--;
       }
