@@ -1,9 +1,9 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { System } from "../src/index.js";
+import { tempDir } from "./support/temp.js";
 
 const cli = new URL("../dist/cli/main.js", import.meta.url).pathname;
 const vmalab = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: "utf8" });
@@ -31,7 +31,7 @@ describe("the command line as a user meets it", () => {
   });
 
   test("a file that cannot be read is named, with why", () => {
-    const dir = mkdtempSync(join(tmpdir(), "vmalab-cli-"));
+    const dir = tempDir("vmalab-cli-");
     for (const [args, code, why] of [
       [["scenario", dir], "EISDIR", "is a directory"],
       [["scenario", join(dir, "none.txt")], "ENOENT", "no such file"],
@@ -62,7 +62,7 @@ describe("the command line as a user meets it", () => {
   });
 
   test("control characters in an input are escaped in the message", () => {
-    const dir = mkdtempSync(join(tmpdir(), "vmalab-cli-"));
+    const dir = tempDir("vmalab-cli-");
     const file = join(dir, "bad.txt");
     writeFileSync(file, "mmap 1 1 \u001b[31mrw anon\n");
     const r = vmalab("scenario", file);
@@ -72,7 +72,7 @@ describe("the command line as a user meets it", () => {
   });
 
   test("two threads of a trace that clone each other end nowhere near a stack overflow", () => {
-    const dir = mkdtempSync(join(tmpdir(), "vmalab-cli-"));
+    const dir = tempDir("vmalab-cli-");
     const file = join(dir, "cycle.trace");
     writeFileSync(
       file,

@@ -1,10 +1,10 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { compare } from "../src/compare.js";
 import { comparePolicies, headline } from "../src/comparison.js";
+import { tempDir } from "./support/temp.js";
 
 // The 2025 fix's case (879bca0a2c4f): an unfaulted VMA next to a faulted one made alike by
 // mprotect. linux-pre-6.16 refuses the merge (list_is_singular() on the unfaulted target);
@@ -73,7 +73,7 @@ describe("a policy against a baseline, on inputs whose answer is known", () => {
 describe("vmalab compare says the headlines first", () => {
   const cli = new URL("../dist/cli/main.js", import.meta.url).pathname;
   test("with no input: the corpus's postgres recording, on which matena-2022 and chain-union-2010 differ from linux-6.18", () => {
-    const json = join(mkdtempSync(join(tmpdir(), "vmalab-cmp-")), "c.json");
+    const json = join(tempDir("vmalab-cmp-"), "c.json");
     const r = spawnSync(process.execPath, [cli, "compare", "--json", json], { encoding: "utf8" });
     expect(r.status, r.stderr).toBe(0);
     const lines = r.stdout.split("\n");
@@ -92,7 +92,7 @@ describe("vmalab compare says the headlines first", () => {
   });
 
   test("--baseline: the others against it, run even when not asked for", () => {
-    const file = join(mkdtempSync(join(tmpdir(), "vmalab-cmp-")), "seed-000.txt");
+    const file = join(tempDir("vmalab-cmp-"), "seed-000.txt");
     writeFileSync(file, SEED_000);
     const r = spawnSync(process.execPath, [cli, "compare", "--scenario", file, "--policy", "linux-6.18", "--baseline", "linux-pre-6.16"], { encoding: "utf8" });
     expect(r.status, r.stderr).toBe(0);

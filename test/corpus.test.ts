@@ -1,12 +1,11 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { corpusPrograms, missingCommands } from "../src/corpus/programs.js";
 import { readTraceFile } from "../src/trace/file.js";
 import { perfTraceWorks } from "../src/trace/record.js";
 import { traceToScenario } from "../src/trace/replay.js";
+import { tempDir } from "./support/temp.js";
 
 const CORPUS = new URL("../corpus/", import.meta.url).pathname;
 const SAMPLES = ["browser", "build", "node", "postgres", "python", "redis"];
@@ -55,7 +54,7 @@ const ready = perfTraceWorks() && corpusPrograms(["redis", "build"]).every((p) =
 if (!ready && process.env.VMALAB_REQUIRE_CORPUS === "1") throw new Error("recording the corpus (perf, redis, gcc, VMALAB_SQLITE_DIR) is required here");
 
 describe.runIf(ready)("vmalab corpus record: redis and a build, recorded here, checked against this kernel", () => {
-  const dir = mkdtempSync(join(tmpdir(), "vmalab-corpus-"));
+  const dir = tempDir("vmalab-corpus-");
   for (const p of corpusPrograms(["redis", "build"])) {
     test(`${p.name}: boundaries >= 99 %, Anonymous >= 95 %, every difference explained`, { timeout: 300_000 }, async () => {
       const out = join(dir, `${p.name}.trace.gz`);

@@ -91,15 +91,15 @@ export class FidelityCheck {
   }
 
   /**
-   * Once the replay has ended: a process whose calls the trace lost the
-   * arguments of (perf printed their return without the call) has its
-   * otherwise unexplained differences explained by them.
+   * Once the replay has ended: a process some of whose calls the trace lost
+   * the arguments or the return of (perf printed one without the other) has
+   * its otherwise unexplained differences explained by them.
    */
   explainLostCalls(lost: { pid: number; name: string }[]): void {
     for (const d of this.differences) {
       if (!d.cause.startsWith("unexplained")) continue;
       const names = [...new Set(lost.filter((l) => l.pid === d.pid).map((l) => l.name))];
-      if (names.length) d.cause = `calls whose arguments the trace lost (${names.join(", ")}: perf printed the return without the call)`;
+      if (names.length) d.cause = `calls the trace lost half of (${names.join(", ")}: perf printed a call without its return or the other way round)`;
     }
   }
 

@@ -354,7 +354,7 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
       emit(p, restoreLine(v, (flag) => count(stats.approximated, `VmFlags ${flag} (not modelled)`)));
     }
   };
-  const lostCalls: { pid: number; name: string }[] = []; // calls whose arguments the tracer lost, by process
+  const lostCalls: { pid: number; name: string }[] = []; // calls the tracer lost the arguments or the return of, by process
   // The processes the recorder starts, until their execve: still the recorder's code.
   const recorderChildren = new Set<number>();
   const replayEvent = (e: TraceEvent): void => {
@@ -433,6 +433,7 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
     const inferred = e.retLost ? inferReturn(e.name, e.args) : e.ret;
     if (inferred === null && e.retLost) {
       count(stats.returnsLost, e.name);
+      lostCalls.push({ pid: pidOf(procOf(e.tid)), name: e.name });
       return;
     }
     if (e.retLost) count(stats.returnsInferred, e.name);
