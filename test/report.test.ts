@@ -15,10 +15,10 @@ mprotect 102 2 rw
 
 describe("the HTML comparison report", () => {
   test("one self-contained file: the headlines, the table, a chart per metric group, a strip map and a graph per run", async () => {
-    const runs = await compare({ scenario: SCENARIO, policies: ["linux-6.18", "no-merge"], parallel: false });
+    const runs = await compare({ scenario: SCENARIO, policies: ["linux-6.18", "chain-union-2010", "no-merge"], parallel: false });
     const comparisons = comparePolicies(runs, "linux-6.18");
     const html = await htmlReport(runs, "report <test> & \"quotes\"", comparisons);
-    expect(html).toContain(`<ul class="headlines"><li>${escapeHtml(headline(comparisons[0]))}</li></ul>`);
+    expect(html).toContain(`<ul class="headlines">${comparisons.map((c) => `<li>${escapeHtml(headline(c))}</li>`).join("")}</ul>`);
     expect(html.startsWith("<!doctype html>")).toBe(true);
     // Nothing to fetch: no scripts, no links, no external images.
     expect(html).not.toMatch(/<script|<link|src="http|href="http/);
@@ -28,8 +28,8 @@ describe("the HTML comparison report", () => {
     }
     // One unit per chart: nothing mixes a throughput into a cost.
     expect(html).not.toMatch(/ops\/s/);
-    // 7 charts + a strip map and a graph for each of the 2 runs.
-    expect((html.match(/<svg/g) ?? []).length).toBe(7 + 2 + 2);
+    // 7 charts + a strip map and a graph for each of the 3 runs.
+    expect((html.match(/<svg/g) ?? []).length).toBe(7 + 3 + 3);
     expect((html.match(/<g class="node anon_vma">/g) ?? []).length).toBeGreaterThanOrEqual(2);
   });
 

@@ -48,14 +48,16 @@ export async function htmlReport(runs: PolicyRun[], title: string, comparisons: 
   const name = (r: PolicyRun) => runLabel(r, both);
   const charts: [string, string][] = [];
   const change = (from: number, to: number) => (from === 0 ? 0 : (100 * (to - from)) / from);
-  if (comparisons.length) {
+  // no-merge, the lower bound, would set the scale (merges −100 %): it stays in the table.
+  const charted = comparisons.filter((c) => c.policy !== "no-merge");
+  if (charted.length) {
     charts.push([
-      `Change against ${comparisons[0].baseline}, in %`,
+      `Change against ${charted[0].baseline}, in %`,
       await chart({
         width: 800,
         height: 220,
         data: {
-          values: comparisons.flatMap((c) => [
+          values: charted.flatMap((c) => [
             { policy: c.policy, what: "peak VMAs", change: change(c.vmas.peak.baseline, c.vmas.peak.policy) },
             { policy: c.policy, what: "mean VMAs", change: change(c.vmas.mean.baseline, c.vmas.mean.policy) },
             { policy: c.policy, what: "VMAs at exit", change: change(c.vmas.atExit.baseline, c.vmas.atExit.policy) },
@@ -128,7 +130,7 @@ export async function htmlReport(runs: PolicyRun[], title: string, comparisons: 
   const rows = runs.map(
     (r) =>
       `<tr><td>${escapeHtml(name(r))}</td><td>${r.metrics.vmas.peak}</td><td>${Math.round(r.vmasMean)}</td><td>${r.vmasAtExit}</td>` +
-      `<td>${anonRefusals(r.metrics)}</td><td>${mergeCount(r.metrics)}</td><td>${r.metrics.anonVmas}</td><td>${r.metrics.avcs}</td><td>${r.failedOps}</td></tr>`,
+      `<td>${anonRefusals(r.metrics)}</td><td>${mergeCount(r.metrics)}</td><td>${r.metrics.peak.anonVmas}</td><td>${r.metrics.peak.avcs}</td><td>${r.failedOps}</td></tr>`,
   );
   const lead = comparisons.length ? `<ul class="headlines">${comparisons.map((c) => `<li>${escapeHtml(headline(c))}</li>`).join("")}</ul>` : "";
   return `<!doctype html>
@@ -142,7 +144,7 @@ ${GRAPH_STYLE}
 </style></head><body>
 <h1>${escapeHtml(title)}</h1>
 ${lead}
-<table><tr><th>policy</th><th>VMAs peak</th><th>VMAs mean</th><th>VMAs at exit</th><th>anon_vma refusals</th><th>merges</th><th>anon_vmas</th><th>AVCs</th><th>failed ops</th></tr>
+<table><tr><th>policy</th><th>VMAs peak</th><th>VMAs mean</th><th>VMAs at exit</th><th>anon_vma refusals</th><th>merges</th><th>anon_vmas, peak</th><th>AVCs, peak</th><th>failed ops</th></tr>
 ${rows.join("\n")}</table>
 ${charts.map(([h, svg]) => `<section class="chart"><h2>${escapeHtml(h)}</h2>${svg}</section>`).join("\n")}
 ${graphs.join("\n")}
