@@ -40,8 +40,11 @@ describe("workload generators", () => {
     expect(run.metrics.vmas.total).toBeGreaterThan(0);
   });
 
-  test("a run that does not fit in memory fails its ops with ENOMEM and says so, without a trap", async () => {
-    const run = await runWorkload("zygote", { processes: 20, vmas: 100_000, ops: 2000, memoryLimit: 4 * 2 ** 20 });
+  test("a set-up that cannot fit is refused before anything is built; a run that outgrows memory fails its ops with ENOMEM", async () => {
+    await expect(runWorkload("mixed", { vmas: 1e9, ops: 1000 })).rejects.toThrow(/ENOMEM: the run does not fit: its set-up alone needs about 100\.1 GiB/);
+    await expect(runWorkload("mixed", { processes: 1e9, ops: 100 })).rejects.toThrow(/ENOMEM: the run does not fit/);
+    // The set-up fits in 4 MiB; the children's copy-on-write faults do not.
+    const run = await runWorkload("zygote", { processes: 20, vmas: 20_000, ops: 20_000, faults: 1, memoryLimit: 4 * 2 ** 20 });
     expect(run.outOfMemory).toBeGreaterThan(0);
     expect(run.failed.ENOMEM).toBeGreaterThan(0);
     expect(run.peakMemoryBytes).toBeLessThanOrEqual(4 * 2 ** 20);

@@ -43,13 +43,40 @@ export function checkWorkloadName(name: string): WorkloadName {
   return name as WorkloadName;
 }
 
+/** The most linear memory the core can have: handles are 31-bit offsets. */
+const CORE_BYTES = 2 ** 31;
+
+/**
+ * The core's memory a workload's set-up needs, from the records' sizes: a
+ * VMA and its share of the tree (about 81 bytes), and for each faulted one an
+ * anon_vma (44), a chain link per process that shares it (56) and its folios
+ * (20) and page tables; a process's mm and page-table directory (4 KiB).
+ */
+export function workloadBytes(opts: WorkloadOptions): number {
+  const processes = Math.max(1, opts.processes ?? 4);
+  const vmas = Math.max(processes * 2, opts.vmas ?? 4000);
+  const faulted = (vmas / 2) * (opts.faults ?? 0.25);
+  return vmas * 81 + faulted * (44 + 2 * 56 + 2 * 20 + 16) + processes * 4096;
+}
+
 /**
  * Runs workload `name` from its set-up to its last op, or until progress asks
  * to stop. It yields to the event loop between batches, so signals (Ctrl-C)
- * are seen during a long run.
+ * are seen during a long run. A workload whose set-up alone cannot fit in the
+ * core's memory is refused (ENOMEM) before anything is built.
  */
 export async function runWorkload(name: string, opts: WorkloadRunOptions = {}): Promise<WorkloadRun> {
   const workload = checkWorkloadName(name);
+  const limit = Math.min(opts.memoryLimit ?? CORE_BYTES, CORE_BYTES);
+  const need = workloadBytes(opts);
+  if (need > limit) {
+    const gib = (x: number) => (x < 2 ** 30 ? `${(x / 2 ** 20).toFixed(1)} MiB` : `${(x / 2 ** 30).toFixed(1)} GiB`);
+    throw new VmalabError(
+      "ENOMEM",
+      `the run does not fit: its set-up alone needs about ${gib(need)} of the simulator's memory, which holds ${gib(limit)} ` +
+        "(fewer VMAs or processes fit: about 10^7 VMAs in all)",
+    );
+  }
   const sys = System.createSync({
     policy: opts.policy,
     forkReuse: opts.forkReuse,
