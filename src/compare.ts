@@ -39,6 +39,8 @@ export interface CompareOptions {
   check?: boolean;
   /** Names of the input's processes by id (a trace's programs): runs then count per program too. */
   programs?: Record<number, string>;
+  /** Each op's time in ms (a trace's): the VMA mean is then over the program's time. */
+  times?: number[];
   /** Use worker threads when there is more than one core (default true). */
   parallel?: boolean;
   /** The process whose address space and anon_vma graph reports show (default: the lowest live id). */
@@ -61,8 +63,10 @@ export interface PolicyRun {
   chainHistogram: Record<number, number>;
   /** At the end, for reports: one process's VMAs and its part of the anon_vma graph (the one asked for, else the lowest live id). */
   detail: { proc: number; vmas: VmaInfo[]; graph: AnonVmaGraph } | null;
-  /** Live VMAs over all processes, averaged over the ops (each op weighs the same). */
+  /** Live VMAs over all processes, averaged over the traced program's time where the input has times, else over the ops. */
   vmasMean: number;
+  /** What vmasMean is averaged over. */
+  meanOver: "time" | "ops";
   /** Each process's VMA count when it exits (or at the end, for those alive then), summed. */
   vmasAtExit: number;
   /** The memory syscalls of the op stream (mmap, munmap, mprotect, mremap, madvise). */
@@ -87,6 +91,7 @@ const MEMORY_OPS = new Set(["mmap", "munmap", "mprotect", "mremap", "madvise"]);
 interface RunSpec {
   ops: ScenarioOp[];
   programs?: Record<number, string>;
+  times?: number[];
   policy: string | MergePolicy;
   forkReuse: boolean;
   zeroPage: boolean;
@@ -107,7 +112,9 @@ export function runPolicy(spec: RunSpec): PolicyRun {
   const perProgram = spec.programs ? new ProgramCounts(sys, spec.programs) : null;
   let current = 0;
   let vmaOps = 0;
+  let vmaTime = 0;
   let vmasAtExit = 0;
+  const times = spec.times?.length === spec.ops.length && spec.ops.length > 1 ? spec.times : null;
   const t0 = performance.now();
   for (const op of spec.ops) {
     if (op.op === "proc") current = op.id;
@@ -116,7 +123,10 @@ export function runPolicy(spec: RunSpec): PolicyRun {
       perProgram?.exit(current);
     }
     run.step(op);
-    vmaOps += sys.core.ex.sys_live_vmas();
+    const live = sys.core.ex.sys_live_vmas();
+    vmaOps += live;
+    // What an op leaves holds until the next op's time.
+    if (times && op.index + 1 < times.length) vmaTime += live * (times[op.index + 1] - times[op.index]);
     perProgram?.afterOp(current);
     if (op.index % stride === 0) sample(op.index);
   }
@@ -144,7 +154,8 @@ export function runPolicy(spec: RunSpec): PolicyRun {
     series,
     chainHistogram,
     detail: first ? { proc: first.id, vmas: first.vmas(), graph: processGraph(sys.anonVmaGraph(), first.id) } : null,
-    vmasMean: spec.ops.length ? vmaOps / spec.ops.length : 0,
+    vmasMean: times ? vmaTime / Math.max(times[times.length - 1] - times[0], Number.MIN_VALUE) : spec.ops.length ? vmaOps / spec.ops.length : 0,
+    meanOver: times ? "time" : "ops",
     vmasAtExit,
     memorySyscalls: spec.ops.filter((o) => MEMORY_OPS.has(o.op)).length,
     ...(perProgram ? { perProgram: perProgram.result() } : {}),
@@ -264,6 +275,7 @@ export async function compare(opts: CompareOptions): Promise<PolicyRun[]> {
       specs.push({
         ops,
         programs: opts.programs,
+        times: opts.times,
         policy,
         forkReuse,
         zeroPage: opts.zeroPage !== false,

@@ -49,6 +49,7 @@ describe("a policy against a baseline, on inputs whose answer is known", () => {
     const text = "mmap 100 1 rw anon\nmmap 300 1 rw anon\nfork 1\nproc 1\nexit\n";
     const [run] = await compare({ scenario: text, policies: ["linux-6.18"], parallel: false });
     expect(run.vmasAtExit).toBe(4);
+    expect(run.meanOver).toBe("ops");
     expect(run.vmasMean).toBeCloseTo((1 + 2 + 4 + 4 + 2) / 5);
     expect(run.memorySyscalls).toBe(2);
   });
@@ -62,6 +63,13 @@ describe("a policy against a baseline, on inputs whose answer is known", () => {
       { name: "server", processes: 1, anonRefusals: { baseline: 0, policy: 0 }, merges: { baseline: 0, policy: 0 }, peakVmas: { baseline: 1, policy: 1 }, vmasAtExit: { baseline: 1, policy: 1 } },
       { name: "worker", processes: 1, anonRefusals: { baseline: 0, policy: 3 }, merges: { baseline: 3, policy: 0 }, peakVmas: { baseline: 5, policy: 7 }, vmasAtExit: { baseline: 4, policy: 7 } },
     ]);
+  });
+
+  test("with times, the VMA mean weighs what each op leaves by how long it lasts", async () => {
+    // 1 VMA for 1 ms, then 2 for 9 ms: 1.9 on average over the 10 ms.
+    const [run] = await compare({ scenario: "mmap 100 1 rw anon\nmmap 300 1 rw anon\nmunmap 300 1\n", policies: ["linux-6.18"], parallel: false, times: [0, 1, 10] });
+    expect(run.meanOver).toBe("time");
+    expect(run.vmasMean).toBeCloseTo(1.9);
   });
 
   test("a baseline that was not run is a clear error", async () => {
@@ -88,6 +96,10 @@ describe("vmalab compare says the headlines first", () => {
     expect(r.stdout).toMatch(/\npostgres +15 +17 +\d+ +3,685 +=  +−4 \/ \+10 \/ = +−17 \/ \+13 \/ −12 /);
     const out = JSON.parse(readFileSync(json, "utf8"));
     expect(out.baseline).toBe("linux-6.18");
+    // A trace's VMA mean is over the program's own time (perf's timestamps), not over its ops.
+    expect(out.runs[0].meanOver).toBe("time");
+    expect(out.runs[0].vmasMean).toBeGreaterThan(0);
+    expect(out.runs[0].vmasMean).toBeLessThanOrEqual(out.runs[0].metrics.vmas.peak);
     expect(out.comparisons.map((c: { policy: string }) => c.policy)).toEqual(["linux-pre-6.16", "matena-2022", "chain-union-2010", "no-merge"]);
   });
 

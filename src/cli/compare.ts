@@ -32,7 +32,7 @@ export interface CompareCliOptions {
 /** The rows of the comparison: a label and how to read it from a run. */
 const ROWS: [string, (r: PolicyRun, m: Metrics) => number][] = [
   ["VMAs, peak", (_, m) => m.vmas.peak],
-  ["VMAs, mean over ops", (r) => r.vmasMean],
+  ["VMAs, mean", (r) => r.vmasMean],
   ["VMAs at exit, summed", (r) => r.vmasAtExit],
   ["merges", (_, m) => mergeCount(m)],
   ["merges: new-range", (_, m) => m.merges.newLeft + m.merges.newRight + m.merges.newBoth],
@@ -150,7 +150,15 @@ export async function runCompare(opts: CompareCliOptions): Promise<PolicyRun[]> 
   const baseline = opts.baseline ?? "linux-6.18";
   const asked = opts.policies === "all" ? [...POLICIES] : opts.policies;
   const policies = asked.includes(baseline) ? asked : [baseline, ...asked];
-  const runs = await compare({ scenario, policies, forkReuse: opts.forkReuse, zeroPage, process: opts.process, programs: replay?.programs });
+  const runs = await compare({
+    scenario,
+    policies,
+    forkReuse: opts.forkReuse,
+    zeroPage,
+    process: opts.process,
+    programs: replay?.programs,
+    times: replay?.traceTimes,
+  });
   const both = opts.forkReuse === "both";
   const label = (r: PolicyRun) => runLabel(r, both);
   const traceName = trace === DEFAULT_TRACE ? "the corpus's postgres recording" : trace;

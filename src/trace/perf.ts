@@ -223,7 +223,13 @@ export function parsePerfTrace(text: string, strict = false, firstLine = 1): { e
   // Array.prototype.sort is stable: a thread's events keep their order at equal times.
   timed.sort((a, b) => a.at - b.at);
   if (timed.length) stats.seconds = (timed[timed.length - 1].at - timed[0].at) / 1000;
-  return { events: timed.map((t) => t.e), stats };
+  return {
+    events: timed.map((t) => {
+      t.e.time = t.at;
+      return t.e;
+    }),
+    stats,
+  };
 }
 
 /** Whether text looks like perf trace output rather than strace's. */

@@ -140,6 +140,8 @@ export interface Replay {
   programs: Record<number, string>;
   /** For each op of the scenario, in order, the trace line of the event it replays (0 for ops the replay adds: proc, dump). */
   traceLines: number[];
+  /** For each op, the time in ms of the event it replays, where the trace has times (perf); else empty. */
+  traceTimes: number[];
   /** The replay against the kernel's exit snapshots, for a recording that has them. */
   fidelity: FidelityReport | null;
 }
@@ -251,7 +253,9 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
   const run = new ScenarioRun(sys);
   const out: string[] = ["# replayed from a trace by vmalab"];
   const traceLines: number[] = [];
+  const traceTimes: number[] = [];
   let eventLine = 0; // the trace line of the event being replayed
+  let eventTime: number | undefined;
   const owner = new Map<number, number>(); // tid -> process id
   const fds = new Map<number, Map<number, string>>(); // process -> fd -> path
   const brk = new Map<number, number>(); // process -> current break (bytes)
@@ -274,6 +278,7 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
   function step(line: string, op: Op) {
     out.push(line);
     traceLines.push(op.op === "proc" || op.op === "dump" ? 0 : eventLine);
+    if (eventTime !== undefined) traceTimes.push(eventTime);
     run.step({ ...op, index: stats.ops++, line: out.length });
   }
   const resolving = new Set<number>();
@@ -359,6 +364,7 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
   const recorderChildren = new Set<number>();
   const replayEvent = (e: TraceEvent): void => {
     eventLine = e.line;
+    eventTime = e.time;
     // Inside execve the kernel writes both the old mm (clearing a vfork child's tid in its parent's
     // memory) and the new image (the stack, the zeroed tail of a segment): the snapshot holds the latter.
     if (e.kind === "fault" && e.during === "execve") {
@@ -410,6 +416,7 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
         run.out.pop();
         out.pop();
         traceLines.pop();
+        if (eventTime !== undefined) traceTimes.pop();
         stats.ops--;
       }
       stats.faultsSkipped++;
@@ -603,7 +610,14 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
     }
   }
   check?.explainLostCalls(lostCalls);
-  return { scenario, stats, programs, traceLines, fidelity: check?.report() ?? null };
+  return {
+    scenario,
+    stats,
+    programs,
+    traceLines,
+    traceTimes: traceTimes.length === traceLines.length ? traceTimes : [],
+    fidelity: check?.report() ?? null,
+  };
 }
 
 /** The stats of a replay as a few lines of text. */

@@ -5,8 +5,8 @@
 
 import { quoted } from "../quote.js";
 
-/** One completed syscall, exit or page fault, in the order the trace completes them. */
-export type TraceEvent =
+/** One completed syscall, exit or page fault, in the order the trace completes them; `time` in ms where the trace has times. */
+export type TraceEvent = (
   /**
    * A completed syscall; `argsLost`: the trace showed its return but not its
    * arguments; `retLost`: its call but not its return (the thread went on).
@@ -25,7 +25,8 @@ export type TraceEvent =
   /** A thread ended; with `group`, its whole process (exit_group). `comm`: its command name, where the trace shows it. */
   | { kind: "exit"; tid: number; line: number; group?: boolean; comm?: string }
   /** A page fault; `during`: the syscall its thread was inside, where the trace shows it (the kernel touching user memory). */
-  | { kind: "fault"; tid: number; page: number; write: boolean; line: number; during?: string };
+  | { kind: "fault"; tid: number; page: number; write: boolean; line: number; during?: string }
+) & { time?: number };
 
 export interface ParseStats {
   lines: number;
