@@ -2,20 +2,28 @@ import { describe, expect, test } from "vitest";
 import { kernelCheck } from "../src/kernel/check.js";
 import { FAMILIES, generateScenario } from "../src/scenario/generate.js";
 
-// Fresh generated scenarios, run on this machine's kernel and on the simulator.
-// The seed changes every run (set VMALAB_SEED to replay one); a failure prints
+// Generated scenarios, run on this machine's kernel and on the simulator:
+// fixed seeds (the same every run, so a regression shows at once) and fresh
+// ones (the seed changes every run; VMALAB_SEED replays one). A failure prints
 // the scenario so it can be kept as a case.
 const SEED = Number(process.env.VMALAB_SEED ?? Math.floor(Date.now() / 1000) % 1_000_000);
 const PER_FAMILY = Number(process.env.VMALAB_KERNEL_CHECKS ?? 34);
+/** Seeds of earlier sweeps, each run for 8 scenarios per family. */
+const FIXED_SEEDS = [1, 720000, 777000];
 
-describe(`kernel-check of generated scenarios (VMALAB_SEED=${SEED})`, () => {
+function agree(family: (typeof FAMILIES)[number], seed: number, count: number): void {
+  for (let i = 0; i < count; i++) {
+    const text = generateScenario(family, seed + i);
+    const r = kernelCheck(text, `${family}-${seed + i}`);
+    expect(r.pass, `${r.difference}\n--- scenario ---\n${text}`).toBe(true);
+  }
+}
+
+describe(`kernel-check of generated scenarios (fixed seeds ${FIXED_SEEDS.join(", ")}; fresh VMALAB_SEED=${SEED})`, () => {
   for (const family of FAMILIES) {
-    test(`${family}: ${PER_FAMILY} scenarios agree with the kernel`, () => {
-      for (let i = 0; i < PER_FAMILY; i++) {
-        const text = generateScenario(family, SEED + i);
-        const r = kernelCheck(text, `${family}-${SEED + i}`);
-        expect(r.pass, `${r.difference}\n--- scenario ---\n${text}`).toBe(true);
-      }
+    test(`${family}: ${FIXED_SEEDS.length} x 8 fixed and ${PER_FAMILY} fresh scenarios agree with the kernel`, () => {
+      for (const seed of FIXED_SEEDS) agree(family, seed, 8);
+      agree(family, SEED, PER_FAMILY);
     });
   }
 });
