@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { describe, expect, test } from "vitest";
-import { chromium } from "playwright-core";
+import { chromium, type Page } from "playwright-core";
 import { compare } from "../dist/compare.js";
 import { htmlReport } from "../dist/report/html.js";
 import { servePlayground } from "../dist/cli/playground.js";
@@ -25,6 +25,18 @@ proc 0
 mmap 116 4 rw anon
 mprotect 100 2 r
 `;
+
+/** Runs `use` on a page of a fresh playground server in chromium; closes both after, whatever happens. */
+async function withPlayground(viewport: { width: number; height: number }, use: (page: Page, url: string) => Promise<void>): Promise<void> {
+  const { url, server } = await servePlayground(0);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+  try {
+    await use(await browser.newPage({ viewport }), url);
+  } finally {
+    await browser.close();
+    server.close();
+  }
+}
 
 describe.runIf(hasChromium)("the HTML report in a real browser", () => {
   test("every chart renders with marks, the strip maps and graphs too; a screenshot is kept", async () => {
@@ -79,10 +91,7 @@ describe.runIf(hasChromium)("the HTML report in a real browser", () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     const text = caseText("merge-selftest-mprotect_unfaulted_left_faulted_right");
     const ops = parseScenario(text);
-    const { url, server } = await servePlayground(0);
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
-    try {
-      const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+    await withPlayground({ width: 1600, height: 1000 }, async (page, url) => {
       const errors: string[] = [];
       page.on("pageerror", (e) => errors.push(e.message));
       // Shared state in the URL: the scenario and the step.
@@ -111,19 +120,13 @@ describe.runIf(hasChromium)("the HTML report in a real browser", () => {
       }
       expect(errors).toEqual([]);
       await page.screenshot({ path: `${ARTIFACTS}playground.png`, fullPage: true });
-    } finally {
-      await browser.close();
-      server.close();
-    }
+    });
   });
 
   test("the playground fits every policy in a 1,600-px window and marks the policies that differ from linux-6.18", async () => {
     // A fork case whose graphs once spilled across the columns, and the 2025 fix's case, where policies differ.
     const seed000 = "mmap 100 4 rw anon\nmmap 104 4 rwx anon\ntouch 104 1 w\nmprotect 104 4 rw\n";
-    const { url, server } = await servePlayground(0);
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
-    try {
-      const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+    await withPlayground({ width: 1600, height: 1000 }, async (page, url) => {
       for (const [text, k] of [[caseText("forkmerge-3"), 12], [caseText("forkmerge-3"), 22], [seed000, 4]] as const) {
         const ops = parseScenario(text);
         await page.goto("about:blank"); // a new hash alone would not load the page again
@@ -157,17 +160,11 @@ describe.runIf(hasChromium)("the HTML report in a real browser", () => {
         for (const policy of want) expect(await page.locator(`section.policy[data-policy="${policy}"] tr.vma.differs`).count()).toBeGreaterThan(0);
       }
       await page.screenshot({ path: `${ARTIFACTS}playground-differs.png`, fullPage: true });
-    } finally {
-      await browser.close();
-      server.close();
-    }
+    });
   });
 
   test("the playground's no-zero-page switch: a read fault then gives an anonymous page, and the URL keeps it", async () => {
-    const { url, server } = await servePlayground(0);
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
-    try {
-      const page = await browser.newPage();
+    await withPlayground({ width: 1280, height: 720 }, async (page, url) => {
       await page.goto(`${url}#${new URLSearchParams({ k: "2", s: "mmap 100 4 r anon\ntouch 100 2 r\n" })}`);
       await page.waitForSelector("body[data-ready='1']");
       const row = page.locator('section.policy[data-policy="linux-6.18"] tr.vma').first();
@@ -178,17 +175,11 @@ describe.runIf(hasChromium)("the HTML report in a real browser", () => {
       await page.reload();
       await page.waitForSelector("body[data-ready='1']");
       expect(await page.isChecked("#nozero")).toBe(true);
-    } finally {
-      await browser.close();
-      server.close();
-    }
+    });
   });
 
   test("the playground shows what the user typed as text, never as markup", async () => {
-    const { url, server } = await servePlayground(0);
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
-    try {
-      const page = await browser.newPage();
+    await withPlayground({ width: 1280, height: 720 }, async (page, url) => {
       // Markup a browser would run if it were inserted as HTML (no spaces: a scenario word).
       const text = "mmap 100 4 r file:<img/src=x/onerror=window.hacked=1>@0\nmmap 104 4 r file:<b>bold</b>@4\n";
       await page.goto(`${url}#${new URLSearchParams({ k: "2", s: text })}`);
@@ -196,9 +187,6 @@ describe.runIf(hasChromium)("the HTML report in a real browser", () => {
       expect(await page.evaluate(() => (window as unknown as { hacked?: number }).hacked)).toBeUndefined();
       expect(await page.locator("img, b").count()).toBe(0);
       expect(await page.locator("section.policy tr.vma").first().textContent()).toContain("file:<img");
-    } finally {
-      await browser.close();
-      server.close();
-    }
+    });
   });
 });

@@ -34,7 +34,7 @@ export interface HostProfile {
 
 const OVERCOMMIT: Overcommit[] = ["heuristic", "always", "never"];
 /** Pages in a PMD-mapped THP on x86-64. */
-export const HPAGE_PAGES = 512;
+const HPAGE_PAGES = 512;
 
 function readSysctl(name: string): number {
   const path = `/proc/sys/${name.replace(/\./g, "/")}`;
@@ -44,7 +44,7 @@ function readSysctl(name: string): number {
 }
 
 /** The bracketed word of /sys/kernel/mm/transparent_hugepage/enabled ("never" where THP is not built in). */
-export function readThpMode(): ThpMode {
+function readThpMode(): ThpMode {
   const path = "/sys/kernel/mm/transparent_hugepage/enabled";
   if (!existsSync(path)) return "never";
   const m = /\[(always|madvise|never)\]/.exec(readFileSync(path, "utf8"));

@@ -18,7 +18,7 @@ import { parseSnapshots, type Snapshot } from "./snapshot.js";
 import { quoted } from "../quote.js";
 import { TraceSyntaxError } from "./strace.js";
 
-export const MAGIC = "# vmalab trace";
+const MAGIC = "# vmalab trace";
 
 export interface TraceFile {
   /** Header fields by name ("program", "kernel", "thp", ...); empty for a bare trace. */

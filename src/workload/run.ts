@@ -52,7 +52,7 @@ const CORE_BYTES = 2 ** 31;
  * anon_vma (44), a chain link per process that shares it (56) and its folios
  * (20) and page tables; a process's mm and page-table directory (4 KiB).
  */
-export function workloadBytes(opts: WorkloadOptions): number {
+function workloadBytes(opts: WorkloadOptions): number {
   const processes = Math.max(1, opts.processes ?? 4);
   const vmas = Math.max(processes * 2, opts.vmas ?? 4000);
   const faulted = (vmas / 2) * (opts.faults ?? 0.25);
