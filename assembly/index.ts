@@ -18,7 +18,7 @@ import * as mm from "./mm";
 import { mergeLogBuffer, mergeLogClear, mergeLogCount, mergeLogDropped, mergeLogEnable } from "./mergelog";
 import { mremap } from "./mremap";
 import { setPolicy, stat as policyStat } from "./policy";
-import { ptBytes, ptCount } from "./pagetable";
+import { isFolio, ptBytes, ptCount, pteWalk, pteWalkNext, walkPte } from "./pagetable";
 import * as rmap from "./rmap";
 import * as rm from "./rangemap";
 import * as vma from "./vma";
@@ -290,6 +290,19 @@ export function mm_collect_vmas(m: u32, lo: f64, hi: f64, out: u32, max: i32): i
   return k;
 }
 
+/** The [start, end) of each VMA in [lo, hi), as f64 pairs at `out` (at most `max`): a layout without the cost of counting pages. */
+export function mm_collect_ranges(m: u32, lo: f64, hi: f64, out: u32, max: i32): i32 {
+  let k = 0;
+  let h = page(hi);
+  for (let v = mm.findVma(m, page(lo)); v != 0 && vma.vmaStart(v) < h && k < max; v = mm.vmaNext(m, v)) {
+    let p = <usize>out + <usize>k * 16;
+    store<f64>(p, <f64>vma.vmaStart(v));
+    store<f64>(p, <f64>vma.vmaEnd(v), 8);
+    k++;
+  }
+  return k;
+}
+
 /**
  * rmap_walk_anon() for the anonymous page at `addr`: the (mm id, page) pairs
  * that map the same folio. Writes mappings [skip, skip + max) of the walk as
@@ -322,6 +335,33 @@ let walkAvcs: f64 = 0;
 let walkVmas: f64 = 0;
 
 /** 0: AVCs and 1: VMAs the last rmap walk visited; 2: walks, 3: AVCs, 4: VMAs over all walks. */
+/**
+ * What reclaim's rmap walks would cost in mm m now: rmap_walk_anon() of the
+ * first anonymous folio of each of its faulted VMAs. Writes walks, AVCs
+ * visited and VMAs visited (f64s) at `out`; the run's own walk counters
+ * (rmap_cost) are left as they are.
+ */
+export function mm_rmap_survey(m: u32, out: u32): void {
+  let walksMade: u32 = 0;
+  let avcsSeen: u64 = 0;
+  let vmasSeen: u64 = 0;
+  let pt = mm.mmPt(m);
+  for (let v = mm.findVma(m, 0); v != 0; v = mm.vmaNext(m, v)) {
+    if (vma.vmaAnonVma(v) == 0) continue;
+    let folio: usize = 0;
+    pteWalk(pt, vma.vmaStart(v), vma.vmaEnd(v));
+    while (folio == 0 && pteWalkNext()) if (isFolio(walkPte)) folio = <usize>walkPte;
+    if (folio == 0) continue;
+    rmap.rmapWalk(folio, 0, 0);
+    walksMade++;
+    avcsSeen += rmap.avcsVisited;
+    vmasSeen += rmap.vmasVisited;
+  }
+  store<f64>(out, <f64>walksMade);
+  store<f64>(out, <f64>avcsSeen, 8);
+  store<f64>(out, <f64>vmasSeen, 16);
+}
+
 export function rmap_cost(kind: i32): f64 {
   switch (kind) {
     case 0: return <f64>rmap.avcsVisited;

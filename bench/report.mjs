@@ -117,5 +117,23 @@ export function writeBenchmarksMd(file, r) {
       table(["VMAs", "mprotect split+merge ops/s", "bytes/VMA"], w.scaling.map((x) => [x.vmas, fmt(x.opsPerSecond), fmt(x.bytesPerVma)])),
     );
   }
+  if (r.traces) {
+    const l = r.longTrace;
+    parts.push(
+      "",
+      "## Trace ingestion (read, gunzip, parse, replay under linux-6.18)",
+      "",
+      "Each corpus recording in a fresh process (JIT warm-up included: most of a small recording's time), median of the runs; " +
+        `then a ${fmt(l.mb)} MB trace made of the corpus recordings one after another (bench/traces.mjs).`,
+      "",
+      table(
+        ["trace", "MB of text", "s", "MB/s", "peak RSS, MB"],
+        [
+          ...r.traces.map((t) => [t.trace, fmt(t.mb), t.seconds.toFixed(2), fmt(t.mbPerSecond), fmt(t.maxRssMb)]),
+          [`long trace of the corpus`, fmt(l.mb), l.seconds.toFixed(2), fmt(l.mbPerSecond), fmt(l.maxRssMb)],
+        ],
+      ),
+    );
+  }
   writeFileSync(file, `${parts.join("\n")}\n`);
 }

@@ -8,7 +8,7 @@ import { benchAddressSpace } from "./address-space.mjs";
 import { benchFolios } from "./folios.mjs";
 import { benchRangeMap } from "./rangemap.mjs";
 import { median } from "./stats.mjs";
-import { benchTraces } from "./traces.mjs";
+import { benchLongTrace, benchTraces } from "./traces.mjs";
 import { benchWorkloads } from "./workloads.mjs";
 import { scalingChart, writeBenchmarksMd } from "./report.mjs";
 
@@ -22,6 +22,7 @@ const addressSpace = only && only !== "address-space" ? null : await benchAddres
 const folios = only && only !== "folios" ? null : await benchFolios({ quick, time });
 const workloads = only && only !== "workloads" ? null : await benchWorkloads({ quick, time });
 const traces = only && only !== "traces" ? null : benchTraces({ rounds: quick ? 1 : 3 });
+const longTrace = only && only !== "traces" ? null : benchLongTrace({ bytes: quick ? 2e8 : 1e9, rounds: quick ? 1 : 3 });
 
 const fmt = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
 // JS-heap deltas of the peers are approximate (GC timing); a non-positive one is unmeasurable.
@@ -134,10 +135,14 @@ if (workloads) {
   console.table(workloads.scaling.map((r) => ({ VMAs: r.vmas, "ops/s": fmt(r.opsPerSecond), "bytes/VMA": fmt(r.bytesPerVma) })));
 }
 if (traces) {
-  console.log("\nTrace ingestion on the corpus (read, gunzip, parse, replay under linux-6.18, fidelity check; a fresh process per run, median of runs)");
+  console.log("\nTrace ingestion on the corpus (read, gunzip, parse, replay under linux-6.18, fidelity check; a fresh process per run, JIT warm-up included, median of runs)");
   console.table(traces.map((t) => ({ trace: t.trace, "MB of text": fmt(t.mb), s: t.seconds.toFixed(2), "MB/s": fmt(t.mbPerSecond), "peak RSS, MB": fmt(t.maxRssMb) })));
   const all = traces.reduce((a, t) => ({ mb: a.mb + t.mb, s: a.s + t.seconds }), { mb: 0, s: 0 });
-  target("trace ingestion >= 25 MB/s of perf trace text, end to end (the corpus)", all.mb / all.s, 25, "MB/s", true);
+  console.log(`the corpus, each recording in a fresh process: ${fmt(all.mb / all.s)} MB/s`);
+  const l = longTrace;
+  console.log(`a ${fmt(l.mb)} MB trace made of the corpus recordings (bench/traces.mjs, buildLongTrace): ${fmt(l.mbPerSecond)} MB/s, peak RSS ${fmt(l.maxRssMb)} MB`);
+  target(`trace ingestion >= 25 MB/s of perf trace text, end to end (a ${fmt(l.mb)} MB trace of the corpus)`, l.mbPerSecond, 25, "MB/s", true);
+  target(`peak RSS < 400 MB reading a ${fmt(l.mb)} MB trace`, l.maxRssMb, 400, "MB");
 }
 console.log("Targets");
 console.table(targets);
@@ -145,7 +150,7 @@ console.table(targets);
 mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
 const out = new URL("./results/bench.json", import.meta.url);
 const machine = { cpu: cpus()[0]?.model, cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), kernel: release() };
-const results = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, machine, quick, rangemap, addressSpace, folios, workloads, traces, targets };
+const results = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, machine, quick, rangemap, addressSpace, folios, workloads, traces, longTrace, targets };
 writeFileSync(out, JSON.stringify(results, null, 2));
 console.log(`wrote ${out.pathname}`);
 // A partial run (--only) keeps the full report of the last full run.

@@ -5,14 +5,17 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { AnonVmaGraph } from "./anon-vma.js";
-import { ANON_REFUSALS, MERGE_KINDS, MERGES_DONE, type Metrics, REFUSALS } from "./metrics.js";
+import { ANON_REFUSALS, type LockSharing, lockSharing, MERGE_KINDS, MERGES_DONE, type Metrics, REFUSALS } from "./metrics.js";
 import type { MergePolicy } from "./policy.js";
 import { FAMILIES, type Family, generateScenario } from "./scenario/generate.js";
 import { type WorkloadName, WORKLOADS, workloadBatches, workloadFiles } from "./workload/generators.js";
 import { parseScenario, type ScenarioOp } from "./scenario/parse.js";
 import { ScenarioRun } from "./scenario/run.js";
 import { POLICIES, System, type VmaInfo } from "./system.js";
+import { replayTraceFile, sinks } from "./trace/read.js";
+import type { ReplayOptions, ReplayResult, ReplaySink } from "./trace/replay.js";
 import { VmalabError } from "./wasm.js";
+import { OpStream } from "./workload/stream.js";
 
 /** A generated op stream: a workload (`vmalab workload`) or a `vmalab generate` family, its seed and length. */
 export interface WorkloadSpec {
@@ -73,6 +76,12 @@ export interface PolicyRun {
   memorySyscalls: number;
   /** Per program name, where the input names its processes (traces). */
   perProgram?: Record<string, ProgramRun>;
+  /**
+   * Lock sharing and rmap cost when the most anon_vmas were alive (within
+   * 2 %): the moment the most memory shares the most locks, where the end of a
+   * trace has every process gone.
+   */
+  atAnonPeak: LockSharing;
 }
 
 /** What one program's processes did in a run. */
@@ -87,11 +96,13 @@ export interface ProgramRun {
 }
 
 const MEMORY_OPS = new Set(["mmap", "munmap", "mprotect", "mremap", "madvise"]);
+/** Touches run in one batch at most. */
+const TOUCH_BATCH = 4096;
+/** Samples of the VMA series kept at most (the stride doubles when they would be more). */
+const SERIES = 800;
 
-interface RunSpec {
-  ops: ScenarioOp[];
-  programs?: Record<number, string>;
-  times?: number[];
+/** What a run is: its policy and settings. */
+interface RunSettings {
   policy: string | MergePolicy;
   forkReuse: boolean;
   zeroPage: boolean;
@@ -99,85 +110,172 @@ interface RunSpec {
   process?: number;
 }
 
-/** One run, start to end, on a fresh System. */
-export function runPolicy(spec: RunSpec): PolicyRun {
-  const sys = System.createSync({ policy: spec.policy, forkReuse: spec.forkReuse, zeroPage: spec.zeroPage });
-  const series: PolicyRun["series"] = { op: [], vmas: [] };
-  const stride = Math.max(1, Math.floor(spec.ops.length / 400));
-  const sample = (op: number) => {
-    series.op.push(op);
-    series.vmas.push(sys.processes().reduce((n, p) => n + p.mapCount, 0));
-  };
-  const run = new ScenarioRun(sys);
-  const perProgram = spec.programs ? new ProgramCounts(sys, spec.programs) : null;
-  let current = 0;
-  let vmaOps = 0;
-  let vmaTime = 0;
-  let vmasAtExit = 0;
-  const times = spec.times?.length === spec.ops.length && spec.ops.length > 1 ? spec.times : null;
-  const t0 = performance.now();
-  for (const op of spec.ops) {
-    if (op.op === "proc") current = op.id;
-    else if (op.op === "exit" && sys.hasProcess(current)) {
-      vmasAtExit += sys.process(current).mapCount;
-      perProgram?.exit(current);
-    }
-    run.step(op);
-    const live = sys.core.ex.sys_live_vmas();
-    vmaOps += live;
-    // What an op leaves holds until the next op's time.
-    if (times && op.index + 1 < times.length) vmaTime += live * (times[op.index + 1] - times[op.index]);
-    perProgram?.afterOp(current);
-    if (op.index % stride === 0) sample(op.index);
-  }
-  const seconds = (performance.now() - t0) / 1000;
-  const records = run.out;
-  for (const p of sys.processes()) {
-    vmasAtExit += p.mapCount;
-    perProgram?.exit(p.id);
-  }
-  sample(spec.ops.length);
-  if (spec.check) sys.checkInvariants();
-  const chainHistogram: Record<number, number> = {};
-  for (const p of sys.processes()) {
-    for (const v of p.vmas()) if (v.chainLength) chainHistogram[v.chainLength] = (chainHistogram[v.chainLength] ?? 0) + 1;
-  }
-  const first = sys.processes().find((p) => p.id === spec.process) ?? sys.processes()[0];
-  return {
-    policy: sys.policy,
-    forkReuse: spec.forkReuse,
-    ops: spec.ops.length,
-    failedOps: records.filter((r) => "errno" in r).length,
-    seconds,
-    opsPerSecond: spec.ops.length / seconds,
-    metrics: sys.metrics(),
-    series,
-    chainHistogram,
-    detail: first ? { proc: first.id, vmas: first.vmas(), graph: processGraph(sys.anonVmaGraph(), first.id) } : null,
-    vmasMean: times ? vmaTime / Math.max(times[times.length - 1] - times[0], Number.MIN_VALUE) : spec.ops.length ? vmaOps / spec.ops.length : 0,
-    meanOver: times ? "time" : "ops",
-    vmasAtExit,
-    memorySyscalls: spec.ops.filter((o) => MEMORY_OPS.has(o.op)).length,
-    ...(perProgram ? { perProgram: perProgram.result() } : {}),
-  };
+interface RunSpec extends RunSettings {
+  ops: ScenarioOp[];
+  programs?: Record<number, string>;
+  times?: number[];
 }
 
-/** Counting a run per program: each op's merges and refusals go to the program of the process it ran in. */
+/**
+ * One policy's run, an op at a time (as a replay makes them, or from a list),
+ * on a fresh System: its metrics gathered as it goes, in constant memory.
+ */
+export class PolicyRunner implements ReplaySink {
+  private sys: System | null = null;
+  private run: ScenarioRun | null = null;
+  private perProgram: ProgramCounts | null = null;
+  private readonly series: PolicyRun["series"] = { op: [], vmas: [] };
+  private stride = 1;
+  private ops = 0;
+  private failedOps = 0;
+  private memorySyscalls = 0;
+  private current = 0;
+  private vmaOps = 0;
+  private vmasAtExit = 0;
+  /** The time-weighted VMA sum; NaN once an op comes without a time. */
+  private vmaTime = 0;
+  private firstTime = Number.NaN;
+  private lastTime = Number.NaN;
+  private lastLive = 0;
+  private seconds = 0;
+  private readonly touches = new OpStream();
+  private atAnonPeak: LockSharing | null = null;
+
+  constructor(private readonly settings: RunSettings) {}
+
+  /** For a replay's ops: its zero page setting and the names of its processes. */
+  begin(replay: { zeroPage: boolean; programs: Record<number, string> }): void {
+    this.start(replay.zeroPage, replay.programs);
+  }
+
+  private start(zeroPage: boolean, programs: Record<number, string> | undefined): System {
+    const { policy, forkReuse } = this.settings;
+    const sys = System.createSync({ policy, forkReuse, zeroPage });
+    this.sys = sys;
+    this.run = new ScenarioRun(sys, false);
+    this.perProgram = programs ? new ProgramCounts(sys) : null;
+    this.names = programs;
+    return sys;
+  }
+
+  private names: Record<number, string> | undefined;
+
+  op(op: ScenarioOp, _line?: number, time?: number): void {
+    const sys = this.sys ?? this.start(this.settings.zeroPage, undefined);
+    const t0 = performance.now();
+    // Touches (page faults, most of a trace) go to the core in batches; what they leave is
+    // read as if each had run at once: a fault changes no VMA count, merges nothing.
+    if (op.op === "touch") this.touches.touch(this.current, op.start, op.pages, op.access);
+    else if (op.op !== "proc") this.runTouches();
+    if (op.op === "proc") this.current = op.id;
+    else if (op.op === "exit" && sys.hasProcess(this.current)) {
+      this.vmasAtExit += sys.process(this.current).mapCount;
+      this.perProgram?.exit(this.current);
+    } else if (MEMORY_OPS.has(op.op)) this.memorySyscalls++;
+    if (op.op !== "touch") {
+      if (this.run!.step(op) !== null) this.failedOps++;
+      this.watchAnonPeak(this.ops);
+    } else if (this.touches.length >= TOUCH_BATCH) this.runTouches();
+    const live = sys.core.ex.sys_live_vmas();
+    this.vmaOps += live;
+    // What an op leaves holds until the next op's time.
+    if (time === undefined) this.vmaTime = Number.NaN;
+    else {
+      if (Number.isNaN(this.firstTime)) this.firstTime = time;
+      else this.vmaTime += this.lastLive * (time - this.lastTime);
+      this.lastTime = time;
+    }
+    this.lastLive = live;
+    this.perProgram?.afterOp(this.current);
+    if (this.ops % this.stride === 0) this.sample(this.ops, live);
+    this.ops++;
+    this.seconds += (performance.now() - t0) / 1000;
+  }
+
+  /** Runs the touches held (the last of them was op `ops - 1`). */
+  private runTouches(): void {
+    if (!this.touches.length) return;
+    this.sys!.runOps(this.touches, () => this.failedOps++);
+    this.touches.clear();
+    this.watchAnonPeak(this.ops - 1);
+  }
+
+  /** Takes lock sharing again each time live anon_vmas pass the last taking's by 2 % (by one, under 50). */
+  private watchAnonPeak(op: number): void {
+    const live = this.sys!.core.ex.stat_live(0);
+    const last = this.atAnonPeak?.anonVmas ?? 0;
+    if (live > last && (live < 50 || live >= last * 1.02)) this.atAnonPeak = lockSharing(this.sys!, op);
+  }
+
+  private sample(op: number, vmas: number): void {
+    const s = this.series;
+    s.op.push(op);
+    s.vmas.push(vmas);
+    if (s.op.length < SERIES) return;
+    // Keep every other sample and sample half as often from here.
+    s.op = s.op.filter((_, i) => i % 2 === 0);
+    s.vmas = s.vmas.filter((_, i) => i % 2 === 0);
+    this.stride *= 2;
+  }
+
+  /** The run's figures, once its ops are done. */
+  result(): PolicyRun {
+    const sys = this.sys ?? this.start(this.settings.zeroPage, undefined);
+    this.runTouches();
+    const spec = this.settings;
+    for (const p of sys.processes()) {
+      this.vmasAtExit += p.mapCount;
+      this.perProgram?.exit(p.id);
+    }
+    this.sample(this.ops, sys.core.ex.sys_live_vmas());
+    if (spec.check) sys.checkInvariants();
+    const chainHistogram: Record<number, number> = {};
+    for (const p of sys.processes()) {
+      for (const v of p.vmas()) if (v.chainLength) chainHistogram[v.chainLength] = (chainHistogram[v.chainLength] ?? 0) + 1;
+    }
+    const first = sys.processes().find((p) => p.id === spec.process) ?? sys.processes()[0];
+    const timed = !Number.isNaN(this.vmaTime) && this.ops > 1;
+    return {
+      policy: sys.policy,
+      forkReuse: spec.forkReuse,
+      ops: this.ops,
+      failedOps: this.failedOps,
+      seconds: this.seconds,
+      opsPerSecond: this.ops / this.seconds,
+      metrics: sys.metrics(),
+      series: this.series,
+      chainHistogram,
+      detail: first ? { proc: first.id, vmas: first.vmas(), graph: processGraph(sys.anonVmaGraph(), first.id) } : null,
+      vmasMean: timed ? this.vmaTime / Math.max(this.lastTime - this.firstTime, Number.MIN_VALUE) : this.ops ? this.vmaOps / this.ops : 0,
+      meanOver: timed ? "time" : "ops",
+      vmasAtExit: this.vmasAtExit,
+      memorySyscalls: this.memorySyscalls,
+      ...(this.perProgram ? { perProgram: this.perProgram.result(this.names!) } : {}),
+      atAnonPeak: this.atAnonPeak ?? lockSharing(sys, this.ops - 1),
+    };
+  }
+}
+
+/** One run, start to end, on a fresh System. */
+export function runPolicy(spec: RunSpec): PolicyRun {
+  const runner = new PolicyRunner(spec);
+  if (spec.programs) runner.begin({ zeroPage: spec.zeroPage, programs: spec.programs });
+  const times = spec.times?.length === spec.ops.length ? spec.times : undefined;
+  for (const op of spec.ops) runner.op(op, 0, times?.[op.index]);
+  return runner.result();
+}
+
+/** Counting a run per program: each op's merges and refusals go to the process it ran in; by program name at the end. */
 class ProgramCounts {
-  private readonly counts = new Map<string, ProgramRun & { ids: Set<number> }>();
+  private readonly counts = new Map<number, Omit<ProgramRun, "processes">>();
   private merges = 0;
   private refusals = 0;
 
-  constructor(
-    private readonly sys: System,
-    private readonly names: Record<number, string>,
-  ) {}
+  constructor(private readonly sys: System) {}
 
   private of(proc: number) {
-    const name = this.names[proc] ?? `process ${proc}`;
-    let c = this.counts.get(name);
-    if (!c) this.counts.set(name, (c = { processes: 0, merges: 0, anonRefusals: 0, peakVmas: 0, vmasAtExit: 0, ids: new Set() }));
-    c.ids.add(proc);
+    let c = this.counts.get(proc);
+    if (!c) this.counts.set(proc, (c = { merges: 0, anonRefusals: 0, peakVmas: 0, vmasAtExit: 0 }));
     return c;
   }
 
@@ -199,8 +297,19 @@ class ProgramCounts {
     if (this.sys.hasProcess(proc)) this.of(proc).vmasAtExit += this.sys.process(proc).mapCount;
   }
 
-  result(): Record<string, ProgramRun> {
-    return Object.fromEntries([...this.counts].map(([name, { ids, ...c }]) => [name, { ...c, processes: ids.size }]));
+  /** Per program name (`names`: by process id; a process without one is `process ID`). */
+  result(names: Record<number, string>): Record<string, ProgramRun> {
+    const out: Record<string, ProgramRun> = {};
+    for (const [proc, c] of this.counts) {
+      const name = names[proc] ?? `process ${proc}`;
+      const r = (out[name] ??= { processes: 0, merges: 0, anonRefusals: 0, peakVmas: 0, vmasAtExit: 0 });
+      r.processes++;
+      r.merges += c.merges;
+      r.anonRefusals += c.anonRefusals;
+      r.peakVmas = Math.max(r.peakVmas, c.peakVmas);
+      r.vmasAtExit += c.vmasAtExit;
+    }
+    return out;
   }
 }
 
@@ -297,6 +406,23 @@ export async function compare(opts: CompareOptions): Promise<PolicyRun[]> {
   };
   await Promise.all(Array.from({ length: workers }, lane));
   return results;
+}
+
+/**
+ * Runs a recording under each policy (and fork-reuse setting) in lockstep:
+ * the trace is read and replayed once, as it streams, and every run gets
+ * each op as it is made. Results in the order asked, with the replay's.
+ */
+export async function compareTrace(
+  path: string,
+  opts: Omit<CompareOptions, "scenario" | "ops" | "workload" | "programs" | "times" | "parallel"> & ReplayOptions = {},
+): Promise<{ runs: PolicyRun[]; replay: ReplayResult }> {
+  const reuse = opts.forkReuse === "both" ? [true, false] : [opts.forkReuse !== false];
+  const runners = policyList(opts.policies).flatMap((policy) =>
+    reuse.map((forkReuse) => new PolicyRunner({ policy, forkReuse, zeroPage: opts.zeroPage !== false, check: opts.check !== false, process: opts.process })),
+  );
+  const replay = await replayTraceFile(path, { strict: opts.strict, zeroPage: opts.zeroPage }, sinks(...runners));
+  return { runs: runners.map((r) => r.result()), replay };
 }
 
 function inWorker(spec: RunSpec): Promise<PolicyRun> {

@@ -39,11 +39,13 @@ export interface PolicyComparison {
     /** The most alive at once. */
     anonVmas: Pair;
     avcs: Pair;
-    /** VMAs and folios under one root anon_vma (what one lock covers): the largest. */
+    /** VMAs and folios under one root anon_vma (what one lock covers): the largest, at the anon_vma peak. */
     vmasPerRootMax: Pair;
     foliosPerRootMax: Pair;
     chainLengthMax: Pair;
+    /** AVCs and VMAs an rmap walk visits, at the anon_vma peak (PolicyRun.atAnonPeak). */
     rmapAvcsPerWalk: Pair;
+    rmapVmasPerWalk: Pair;
   };
   /** Whether any figure above differs from the baseline's. */
   changes: boolean;
@@ -102,14 +104,15 @@ function comparePolicy(b: PolicyRun, p: PolicyRun, programSeconds?: number): Pol
       chainLinksAdded: p.metrics.policyCost.chainLinksAdded - b.metrics.policyCost.chainLinksAdded,
       anonVmas: pair((r) => r.metrics.peak.anonVmas),
       avcs: pair((r) => r.metrics.peak.avcs),
-      vmasPerRootMax: pair((r) => r.metrics.perRoot.vmas.max),
-      foliosPerRootMax: pair((r) => r.metrics.perRoot.folios.max),
+      vmasPerRootMax: pair((r) => r.atAnonPeak.perRoot.vmas.max),
+      foliosPerRootMax: pair((r) => r.atAnonPeak.perRoot.folios.max),
       chainLengthMax: pair((r) => r.metrics.chainLength.max),
-      rmapAvcsPerWalk: pair((r) => r.metrics.rmap.avcsPerWalk),
+      rmapAvcsPerWalk: pair((r) => r.atAnonPeak.rmap.avcsPerWalk),
+      rmapVmasPerWalk: pair((r) => r.atAnonPeak.rmap.vmasPerWalk),
     },
     changes: false,
   };
-  const pairs = [c.anonRefusals, c.merges, c.vmas.peak, c.vmas.mean, c.vmas.atExit, c.cost.anonVmas, c.cost.avcs, c.cost.vmasPerRootMax, c.cost.foliosPerRootMax, c.cost.chainLengthMax, c.cost.rmapAvcsPerWalk];
+  const pairs = [c.anonRefusals, c.merges, c.vmas.peak, c.vmas.mean, c.vmas.atExit, c.cost.anonVmas, c.cost.avcs, c.cost.vmasPerRootMax, c.cost.foliosPerRootMax, c.cost.chainLengthMax, c.cost.rmapAvcsPerWalk, c.cost.rmapVmasPerWalk];
   c.changes = pairs.some((x) => x.baseline !== x.policy) || c.cost.foliosMoved !== 0 || c.cost.chainLinksAdded !== 0;
   if (b.perProgram && p.perProgram) {
     const bp = b.perProgram;
@@ -140,6 +143,8 @@ export function headline(c: PolicyComparison): string {
   const cost: string[] = [];
   if (c.cost.foliosMoved) cost.push(`${n(c.cost.foliosMoved)} folios moved (${mib(c.cost.bytesMoved)})`);
   if (c.cost.chainLinksAdded) cost.push(`${n(c.cost.chainLinksAdded)} chain links added`);
+  const lock = c.cost.foliosPerRootMax;
+  if (lock.baseline !== lock.policy) cost.push(`folios under one root anon_vma's lock at the anon_vma peak, at most ${n(lock.baseline)} → ${n(lock.policy)}`);
   parts.push(`cost ${cost.length ? cost.join(", ") : "none"}`);
   return `${who}: ${parts.join("; ")}`;
 }

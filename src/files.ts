@@ -1,7 +1,9 @@
 // The files vmalab reads and writes: one error path for all of them, naming
 // the file and what went wrong (no stack trace, no Node error text alone).
 
-import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, createReadStream, openSync, readFileSync, readSync, writeFileSync, writeSync } from "node:fs";
+import { StringDecoder } from "node:string_decoder";
+import { createGunzip } from "node:zlib";
 import { VmalabError } from "./wasm.js";
 
 const WHY: Record<string, string> = {
@@ -28,6 +30,77 @@ export function readBytes(path: string): Buffer {
   } catch (err) {
     return fileError(err, path, "cannot read");
   }
+}
+
+/**
+ * A file's text in chunks as it is read, gunzipped when it is gzip (by its
+ * magic bytes, whatever its name): memory does not grow with the file. A
+ * gzip file that ends early (or breaks off) gives what could be read, `cut`.
+ */
+export async function streamText(path: string, onText: (text: string) => void): Promise<{ cut: boolean }> {
+  const magic = Buffer.alloc(2);
+  try {
+    const fd = openSync(path, "r");
+    try {
+      readSync(fd, magic, 0, 2, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    fileError(err, path, "cannot read");
+  }
+  const file = createReadStream(path, { highWaterMark: 1 << 20 });
+  const gzip = magic[0] === 0x1f && magic[1] === 0x8b;
+  const source = gzip ? file.pipe(createGunzip({ chunkSize: 1 << 18 })) : file;
+  if (gzip) file.once("error", (err) => source.destroy(err));
+  const decoder = new StringDecoder("utf8");
+  let reading = true; // an error while reading is the file's; one from onText is the caller's own
+  try {
+    for await (const chunk of source) {
+      reading = false;
+      onText(decoder.write(chunk as Buffer));
+      reading = true;
+    }
+  } catch (err) {
+    if (!reading) throw err;
+    if (!gzip || !String((err as NodeJS.ErrnoException).code).startsWith("Z_")) fileError(err, path, "cannot read");
+    onText(decoder.end());
+    return { cut: true };
+  }
+  onText(decoder.end());
+  return { cut: false };
+}
+
+/** A file written as it goes (buffered), closed by `end`; errors name it. */
+export function openOutput(path: string): { write(text: string): void; end(): void } {
+  let fd: number;
+  try {
+    fd = openSync(path, "w");
+  } catch (err) {
+    return fileError(err, path, "cannot write");
+  }
+  let buffered: string[] = [];
+  let size = 0;
+  const flush = () => {
+    try {
+      writeSync(fd, buffered.join(""));
+    } catch (err) {
+      fileError(err, path, "cannot write");
+    }
+    buffered = [];
+    size = 0;
+  };
+  return {
+    write(text: string) {
+      buffered.push(text);
+      size += text.length;
+      if (size >= 1 << 16) flush();
+    },
+    end() {
+      flush();
+      closeSync(fd);
+    },
+  };
 }
 
 /** A text file's contents (see readBytes). */

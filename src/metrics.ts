@@ -1,7 +1,7 @@
 // The numbers that describe a system's state: VMAs, the anon_vma
 // hierarchy and its lock sharing, folios, what rmap walks cost, memory.
 
-import { anonVmaNodes } from "./anon-vma.js";
+import { type AnonVmaNode, anonVmaNodes } from "./anon-vma.js";
 import type { System } from "./system.js";
 
 export interface Spread {
@@ -101,6 +101,51 @@ export interface Metrics {
   };
 }
 
+/** What shares a root anon_vma's lock, and what reclaim's rmap walks cost, at one moment of a run. */
+export interface LockSharing {
+  /** The op after which it was taken (-1: at the end), and the anon_vmas alive then. */
+  op: number;
+  anonVmas: number;
+  /** Per root anon_vma: VMAs and folios under it, sharing its lock. */
+  perRoot: { folios: Spread; vmas: Spread };
+  /** rmap_walk_anon() of the first anonymous folio of every faulted VMA: walks, and AVCs and VMAs visited per walk. */
+  rmap: { walks: number; avcsPerWalk: number; vmasPerWalk: number };
+}
+
+/** VMAs and folios under each root anon_vma of `nodes` (the live anon_vmas). */
+function perRoot(nodes: AnonVmaNode[]): LockSharing["perRoot"] {
+  const roots = new Map<number, { folios: number; vmas: number }>();
+  for (const a of nodes) {
+    const r = roots.get(a.root) ?? { folios: 0, vmas: 0 };
+    r.folios += a.folios;
+    r.vmas += a.activeVmas;
+    roots.set(a.root, r);
+  }
+  return { folios: spread([...roots.values()].map((r) => r.folios)), vmas: spread([...roots.values()].map((r) => r.vmas)) };
+}
+
+/** Lock sharing and rmap cost now, after op `op` (see LockSharing). */
+export function lockSharing(sys: System, op: number): LockSharing {
+  const nodes = anonVmaNodes(sys);
+  const { ex, scratch } = sys.core;
+  let walks = 0;
+  let avcs = 0;
+  let vmas = 0;
+  for (const p of sys.processes()) {
+    ex.mm_rmap_survey(p.mm, scratch);
+    const f = new Float64Array(sys.core.buffer, scratch, 3);
+    walks += f[0];
+    avcs += f[1];
+    vmas += f[2];
+  }
+  return {
+    op,
+    anonVmas: nodes.length,
+    perRoot: perRoot(nodes),
+    rmap: { walks, avcsPerWalk: walks ? avcs / walks : 0, vmasPerWalk: walks ? vmas / walks : 0 },
+  };
+}
+
 /** Mean, 99th percentile (nearest rank) and maximum; zeros for no values. */
 export function spread(values: number[]): Spread {
   if (values.length === 0) return { mean: 0, p99: 0, max: 0 };
@@ -125,13 +170,6 @@ export function metrics(sys: System): Metrics {
     for (const v of vmas) if (v.anonVma !== 0) chains.push(v.chainLength);
   }
   const nodes = anonVmaNodes(sys);
-  const perRoot = new Map<number, { folios: number; vmas: number }>();
-  for (const a of nodes) {
-    const r = perRoot.get(a.root) ?? { folios: 0, vmas: 0 };
-    r.folios += a.folios;
-    r.vmas += a.activeVmas;
-    perRoot.set(a.root, r);
-  }
   const walks = ex.rmap_cost(2);
   const bytes = ex.memory.buffer.byteLength;
   const merges = Object.fromEntries(MERGE_KINDS.map((k, i) => [k, ex.sys_stat(i)])) as unknown as MergeCounts;
@@ -147,15 +185,12 @@ export function metrics(sys: System): Metrics {
     policyCost: { foliosMoved: ex.sys_stat(201), chainLinksAdded: ex.sys_stat(202) },
     vmas: { total, peak: ex.sys_peak_vmas(), faulted: chains.length, perProcess },
     anonVmas: nodes.length,
-    roots: perRoot.size,
+    roots: new Set(nodes.map((a) => a.root)).size,
     avcs: ex.stat_live(1),
     peak: { anonVmas: ex.sys_peak_anon(0), avcs: ex.sys_peak_anon(1) },
     chainLength: spread(chains),
     hierarchyDepth: spread(nodes.map((a) => a.depth)),
-    perRoot: {
-      folios: spread([...perRoot.values()].map((r) => r.folios)),
-      vmas: spread([...perRoot.values()].map((r) => r.vmas)),
-    },
+    perRoot: perRoot(nodes),
     folios: ex.stat_live(3),
     rmap: {
       walks,

@@ -317,10 +317,19 @@ export class System {
    * process list.
    */
   runStream(stream: OpStream): { ops: number; failed: Record<string, number> } {
+    const failed: Record<string, number> = {};
+    this.runOps(stream, (_, r) => {
+      const name = ERRNO[-r] ?? `E${-r}`;
+      failed[name] = (failed[name] ?? 0) + 1;
+    });
+    return { ops: stream.length, failed };
+  }
+
+  /** Runs an op stream in batches inside the core, calling `failed` with the index and (negative) errno of each op that failed. */
+  runOps(stream: OpStream, failed: (i: number, errno: number) => void): void {
     const { ex, scratch, scratchBytes } = this.core;
     const per = Math.floor(scratchBytes / 48);
     const all = stream.bytes();
-    const failed: Record<string, number> = {};
     for (let first = 0; first < stream.length; first += per) {
       const n = Math.min(per, stream.length - first);
       new Uint8Array(this.core.buffer, scratch, n * 48).set(all.subarray(first * 48, (first + n) * 48));
@@ -334,13 +343,9 @@ export class System {
           this.procs.set(stream.child(i), new Process(this, stream.child(i), r));
         } else if (op === OP.exit && r === 0) {
           this.procs.get(stream.proc(i))?.markExited();
-        } else if (r < 0) {
-          const name = ERRNO[-r] ?? `E${-r}`;
-          failed[name] = (failed[name] ?? 0) + 1;
-        }
+        } else if (r < 0) failed(i, r);
       }
     }
-    return { ops: stream.length, failed };
   }
 
   /** rmap_walk_anon() for the anonymous page at `page` of process `proc` (no mappings if it holds none). */
@@ -554,6 +559,21 @@ export class Process {
   }
 
   /** The VMAs intersecting [lo, hi), in address order. */
+  /** The [start, end) of each VMA overlapping [lo, hi) (pages), in order: what vmas() says of the layout, without the rest. */
+  ranges(lo = 0, hi = 2 ** 53): [number, number][] {
+    const ex = this.ex;
+    const { scratch, scratchBytes } = this.system.core;
+    const max = Math.floor(scratchBytes / 16);
+    const out: [number, number][] = [];
+    for (;;) {
+      const n = ex.mm_collect_ranges(this.mm, lo, hi, scratch, max);
+      const f = new Float64Array(this.system.core.buffer, scratch, n * 2);
+      for (let i = 0; i < n * 2; i += 2) out.push([f[i], f[i + 1]]);
+      if (n < max) return out;
+      lo = out[out.length - 1][1];
+    }
+  }
+
   vmas(lo = 0, hi = 2 ** 53): VmaInfo[] {
     const ex = this.ex;
     const { scratch, scratchBytes } = this.system.core;

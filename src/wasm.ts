@@ -77,6 +77,8 @@ export interface CoreExports {
   mm_mremap(mm: number, addr: number, oldLen: number, newLen: number, flags: number, newAddr: number): number;
   mm_touch(mm: number, start: number, n: number, write: number): number;
   mm_collect_vmas(mm: number, lo: number, hi: number, out: number, max: number): number;
+  mm_collect_ranges(mm: number, lo: number, hi: number, out: number, max: number): number;
+  mm_rmap_survey(mm: number, out: number): void;
   mm_rmap(mm: number, addr: number, out: number, max: number, skip: number): number;
   rmap_cost(kind: number): number;
   mm_lock_chain(mm: number, addr: number): number;

@@ -4,10 +4,10 @@
 // lines of the syscalls that made each boundary; and how many of those pairs
 // each policy would have merged by then.
 
-import { parseScenario, type ScenarioOp } from "./scenario/parse.js";
+import type { ScenarioOp } from "./scenario/parse.js";
 import { ScenarioRun } from "./scenario/run.js";
 import { System, type VmaInfo } from "./system.js";
-import type { Replay } from "./trace/replay.js";
+import type { Replay } from "./trace/read.js";
 import { VM, vmFlagsString } from "./vmflags.js";
 import { VmalabError } from "./wasm.js";
 
@@ -94,7 +94,7 @@ function moments(ops: ScenarioOp[], zeroPage?: boolean) {
  */
 export function whyApart(replay: Replay, opts: { process?: number | string; at?: "exit" | "peak"; policies?: string[]; zeroPage?: boolean } = {}): WhyApart {
   const at = opts.at ?? "exit";
-  const ops = parseScenario(replay.scenario, "<replay>");
+  const { ops } = replay;
   const found = moments(ops, opts.zeroPage)[at];
   const name = (p: number) => replay.programs[p] ?? `process ${p}`;
   let candidates = [...found.keys()];

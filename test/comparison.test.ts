@@ -2,7 +2,8 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { compare } from "../src/compare.js";
+import { compare, compareTrace, type PolicyRun } from "../src/compare.js";
+import { loadReplay } from "../src/trace/read.js";
 import { comparePolicies, headline } from "../src/comparison.js";
 import { tempDir } from "./support/temp.js";
 
@@ -109,6 +110,34 @@ describe("vmalab compare says the headlines first", () => {
     const r = spawnSync(process.execPath, [cli, "compare", "--scenario", file, "--policy", "linux-6.18", "--baseline", "linux-pre-6.16"], { encoding: "utf8" });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout.split("\n")[0]).toMatch(/^linux-6\.18 vs linux-pre-6\.16: peak VMAs 6 → 4/);
+  });
+});
+
+describe("a recording compared as it streams", () => {
+  const postgres = new URL("../corpus/postgres.trace.gz", import.meta.url).pathname;
+
+  test("every policy fed in lockstep gets what each gets from the replay's ops held whole", async () => {
+    const policies = ["linux-6.18", "chain-union-2010"];
+    const { runs } = await compareTrace(postgres, { policies });
+    const held = await loadReplay(postgres);
+    const whole = await compare({ ops: held.ops, programs: held.programs, times: held.traceTimes, zeroPage: held.zeroPage, policies, parallel: false });
+    const figures = (r: PolicyRun) => ({ metrics: r.metrics, vmasMean: r.vmasMean, vmasAtExit: r.vmasAtExit, perProgram: r.perProgram, atAnonPeak: r.atAnonPeak, failedOps: r.failedOps });
+    expect(runs.map(figures)).toEqual(whole.map(figures));
+  });
+
+  test("lock sharing and rmap cost are taken at the anon_vma peak, not at the end when every process is gone", async () => {
+    const { runs } = await compareTrace(postgres, { policies: ["linux-6.18", "chain-union-2010"] });
+    const [base, union] = runs;
+    expect(base.metrics.anonVmas).toBe(0);
+    expect(base.atAnonPeak.anonVmas).toBeGreaterThanOrEqual(0.98 * base.metrics.peak.anonVmas);
+    expect(base.atAnonPeak.anonVmas).toBeLessThanOrEqual(base.metrics.peak.anonVmas);
+    expect(base.atAnonPeak.rmap.walks).toBeGreaterThan(100);
+    expect(base.atAnonPeak.rmap.vmasPerWalk).toBeGreaterThanOrEqual(1);
+    // chain-union-2010 joins forked hierarchies: one root's lock covers more folios.
+    const [c] = comparePolicies(runs, "linux-6.18");
+    expect(c.cost.foliosPerRootMax.policy).toBeGreaterThan(c.cost.foliosPerRootMax.baseline);
+    expect(headline(c)).toMatch(/folios under one root anon_vma's lock at the anon_vma peak, at most [\d,]+ → [\d,]+/);
+    expect(union.atAnonPeak.perRoot.folios.max).toBe(c.cost.foliosPerRootMax.policy);
   });
 });
 

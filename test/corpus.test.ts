@@ -2,9 +2,8 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { corpusPrograms, missingCommands } from "../src/corpus/programs.js";
-import { readTraceFile } from "../src/trace/file.js";
 import { perfTraceWorks } from "../src/trace/record.js";
-import { traceToScenario } from "../src/trace/replay.js";
+import { replayTraceFile } from "../src/trace/read.js";
 import { tempDir } from "./support/temp.js";
 
 const CORPUS = new URL("../corpus/", import.meta.url).pathname;
@@ -12,8 +11,8 @@ const SAMPLES = ["browser", "build", "node", "postgres", "python", "redis"];
 const cli = new URL("../dist/cli/main.js", import.meta.url).pathname;
 
 /** The fidelity report of a recording, summed over its programs. */
-function fidelityOf(file: string) {
-  const { stats, fidelity } = traceToScenario(readTraceFile(file));
+async function fidelityOf(file: string) {
+  const { stats, fidelity } = await replayTraceFile(file);
   if (!fidelity) throw new Error(`${file} has no snapshots`);
   const sum = fidelity.programs.reduce(
     (a, p) => ({ exits: a.exits + p.snapshots, vmas: a.vmas + p.vmas, boundaries: a.boundaries + p.boundariesExact, anon: a.anon + p.anonExact }),
@@ -26,8 +25,8 @@ function fidelityOf(file: string) {
 // kernel's own view at every process's exit.
 describe("the shipped corpus replays as the kernel ran it", () => {
   for (const name of SAMPLES) {
-    test(`${name}: VMA boundaries and perms exact at every exit, Anonymous >= 99 %, every difference explained`, () => {
-      const { stats, fidelity, sum } = fidelityOf(join(CORPUS, `${name}.trace.gz`));
+    test(`${name}: VMA boundaries and perms exact at every exit, Anonymous >= 99 %, every difference explained`, async () => {
+      const { stats, fidelity, sum } = await fidelityOf(join(CORPUS, `${name}.trace.gz`));
       expect(stats.badLines).toEqual([]);
       expect(stats.execsFromSnapshot).toBe(stats.execs);
       expect(stats.reconstructed).toBe(0);
@@ -59,7 +58,7 @@ describe.runIf(ready)("vmalab corpus record: redis and a build, recorded here, c
     test(`${p.name}: boundaries >= 99 %, Anonymous >= 95 %, every difference explained`, { timeout: 300_000 }, async () => {
       const out = join(dir, `${p.name}.trace.gz`);
       await p.record(out);
-      const { fidelity, sum } = fidelityOf(out);
+      const { fidelity, sum } = await fidelityOf(out);
       console.log(`${p.name}: ${sum.exits} exits, ${sum.vmas} VMAs, boundaries exact ${sum.boundaries}, Anonymous exact ${sum.anon}`);
       expect(sum.exits).toBeGreaterThan(p.name === "build" ? 8 : 1);
       expect(sum.boundaries / sum.vmas).toBeGreaterThanOrEqual(0.99);

@@ -4,10 +4,10 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { describe, expect, test } from "vitest";
 import { kernelCheck } from "../src/kernel/check.js";
-import { formatTraceFile, parseTraceFile, readTraceFile } from "../src/trace/file.js";
+import { formatTraceFile, parseTraceFile } from "../src/trace/file.js";
 import { perfTraceWorks, recordTrace } from "../src/trace/record.js";
-import { traceToScenario } from "../src/trace/replay.js";
-import { TraceSyntaxError } from "../src/trace/strace.js";
+import { TraceSyntaxError } from "../src/trace/events.js";
+import { replayTraceFile, traceToScenario } from "../src/trace/read.js";
 import { tempDir } from "./support/temp.js";
 
 // A recording with a header and snapshots: one process execs (its layout comes from the
@@ -64,18 +64,19 @@ describe("recordings: header, snapshots, gzip", () => {
     expect(f.firstLine).toBe(1 + 6 + 1 + SNAPSHOTS.length + 1 + 1);
   });
 
-  test("a gzip file reads as its text; a cut one replays as far as it goes (--strict: an error at its end); a cut snapshot is an error naming the file", () => {
+  test("a gzip file reads as its text; a cut one replays as far as it goes (--strict: an error at its end); a cut snapshot is an error naming the file", async () => {
     const dir = tempDir("vmalab-rec-");
     const text = formatTraceFile(HEADER, SNAPSHOTS, TRACE);
     const gz = gzipSync(text);
     writeFileSync(join(dir, "a.gz"), gz);
-    expect(readTraceFile(join(dir, "a.gz")).snapshots).toHaveLength(3);
+    const whole = await replayTraceFile(join(dir, "a.gz"));
+    expect(whole.stats.cut).toBe(false);
+    expect(whole.fidelity?.programs.reduce((n, p) => n + p.snapshots, 0)).toBe(2);
     writeFileSync(join(dir, "cut.gz"), gz.subarray(0, gz.length - 20));
-    const cut = readTraceFile(join(dir, "cut.gz"));
-    expect(cut.cut).toBe(true);
-    expect(cut.text.length).toBeGreaterThan(TRACE.length / 2);
-    expect(traceToScenario(cut).stats.cut).toBe(true);
-    expect(() => traceToScenario(cut, { strict: true })).toThrow(/^.*cut\.gz:\d+: the file ends early/);
+    const cut = await replayTraceFile(join(dir, "cut.gz"));
+    expect(cut.stats.cut).toBe(true);
+    expect(cut.stats.lines).toBeGreaterThan(whole.stats.lines / 2);
+    await expect(replayTraceFile(join(dir, "cut.gz"), { strict: true })).rejects.toThrow(/^.*cut\.gz:\d+: the file ends early/);
     const lines = formatTraceFile(HEADER, SNAPSHOTS.slice(0, 5), TRACE);
     expect(() => parseTraceFile(lines, "x.trace")).toThrow(TraceSyntaxError);
     expect(() => parseTraceFile(lines, "x.trace")).toThrow(/^x\.trace:\d+: snapshot: cut off/);
@@ -133,10 +134,10 @@ describe.runIf(hasPerf)("record --check: every replay against the kernel's own v
 
   // perf trace drops an event now and then (about one fault in 10^4): a live recording is held to
   // the targets, every difference explained; the shipped recordings (corpus.test.ts) to exact figures.
-  function check(name: string, cmd: string, args: string[]) {
+  async function check(name: string, cmd: string, args: string[]) {
     const out = join(dir, `${name}.trace.gz`);
     expect(recordTrace(cmd, args, out, { tracer: "perf", check: true })).toBe(0);
-    const { stats, fidelity } = traceToScenario(readTraceFile(out));
+    const { stats, fidelity } = await replayTraceFile(out);
     expect(fidelity).not.toBeNull();
     const all = fidelity!.programs.reduce((a, p) => ({ vmas: a.vmas + p.vmas, b: a.b + p.boundariesExact, anon: a.anon + p.anonExact }), { vmas: 0, b: 0, anon: 0 });
     console.log(`${name}: ${all.vmas} VMAs at exits, boundaries exact ${all.b}, Anonymous exact ${all.anon}`);
@@ -148,20 +149,20 @@ describe.runIf(hasPerf)("record --check: every replay against the kernel's own v
     return { stats, fidelity: fidelity!, all };
   }
 
-  test("a shell running a program through vfork: the targets at every exit", () => {
-    const { stats, fidelity } = check("sh", "sh", ["-c", "ls / > /dev/null; true"]);
+  test("a shell running a program through vfork: the targets at every exit", async () => {
+    const { stats, fidelity } = await check("sh", "sh", ["-c", "ls / > /dev/null; true"]);
     expect(stats.execs).toBe(stats.execsFromSnapshot);
     expect(fidelity.programs.map((p) => p.name).sort()).toEqual(["ls", "sh"]);
   });
 
-  test("an allocator-heavy threaded service with a fork: the targets at every exit", () => {
+  test("an allocator-heavy threaded service with a fork: the targets at every exit", async () => {
     const bin = join(dir, "alloc-service");
     if (!existsSync(bin)) {
       const src = new URL("./fixtures/alloc-service.c", import.meta.url).pathname;
       const cc = spawnSync(process.env.CC ?? "cc", ["-O1", "-pthread", "-o", bin, src], { encoding: "utf8" });
       expect(cc.status, cc.stderr).toBe(0);
     }
-    const { fidelity, all } = check("alloc-service", bin, [join(dir, "maps")]);
+    const { fidelity, all } = await check("alloc-service", bin, [join(dir, "maps")]);
     expect(fidelity.programs[0]).toMatchObject({ name: "alloc-service", snapshots: 2 });
     expect(all.vmas).toBeGreaterThan(50);
   });

@@ -2,11 +2,16 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
 import { describe, expect, test } from "vitest";
 import { parseScenario, runOps, System } from "../src/index.js";
 import { perfTraceWorks, recordTrace, type Tracer } from "../src/trace/record.js";
-import { type ReplayStats, traceToScenario } from "../src/trace/replay.js";
-import { parseStrace, TraceSyntaxError } from "../src/trace/strace.js";
+import { EventWindow, newParseStats, TraceSyntaxError } from "../src/trace/events.js";
+import { parseTraceFile } from "../src/trace/file.js";
+import { traceToScenario, traceToScenarioFile } from "../src/trace/read.js";
+import type { ReplayStats } from "../src/trace/replay.js";
+import { parseStrace } from "../src/trace/strace.js";
+import { tempDir } from "./support/temp.js";
 
 const TRACE = `100 execve("/bin/app", ["app"], 0x7ffd /* 3 vars */) = 0
 100 brk(NULL)                         = 0x5000000
@@ -145,6 +150,49 @@ describe("perf trace", () => {
     expect(stats).toMatchObject({ badLines: [9], threads: 1, processes: 1, faults: 3, faultsSkipped: 0 });
     expect(stats.approximated).toEqual({ "clone3 flags unknown: a thread until it execs": 1 });
     expect(() => traceToScenario(PERF, { strict: true })).toThrow(/^line 9: LOST 3 events!/);
+  });
+});
+
+describe("reading a trace as it streams", () => {
+  const CORPUS = new URL("../corpus/", import.meta.url).pathname;
+
+  test("a recording read in chunks from its gzip file replays to the scenario of its whole text, op for op", async () => {
+    const file = join(CORPUS, "python.trace.gz");
+    const out = join(tempDir("vmalab-stream-"), "python.txt");
+    const streamed = await traceToScenarioFile(file, out, {});
+    const whole = traceToScenario(parseTraceFile(gunzipSync(readFileSync(file)).toString("utf8")));
+    expect(readFileSync(out, "utf8")).toBe(whole.scenario);
+    expect(streamed.stats).toEqual(whole.stats);
+    expect(streamed.fidelity).toEqual(whole.fidelity);
+    expect(whole.stats.ops).toBeGreaterThan(10_000);
+  });
+
+  test("the reorder window: events in time order whatever order they are read in; one later than the window is counted late", () => {
+    const stats = newParseStats();
+    const out: number[] = [];
+    const w = new EventWindow(true, stats, () => {}, (e) => out.push(e.line));
+    const fault = (line: number) => ({ kind: "fault" as const, tid: 1, page: 1, write: false, line });
+    // Read out of order by less than the window: put back in order; equal times keep the order they were read in.
+    for (const [line, at] of [[1, 10], [2, 5], [3, 10], [4, 7]]) w.push(fault(line), at);
+    // 200 ms later: everything before 100 ms ago leaves; an event from before that is late.
+    w.push(fault(5), 210);
+    expect(out).toEqual([2, 4, 1, 3]);
+    w.push(fault(6), 6);
+    expect(stats.late).toBe(1);
+    w.drain();
+    expect(out).toEqual([2, 4, 1, 3, 6, 5]);
+  });
+
+  test("a call whose address is cut off or unaligned is an unreadable line of the trace, not a scenario error", () => {
+    const cut = `100 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f1ab
+100 munmap(0x7f0000000800, 4096) = 0
+100 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f0000000000
+`;
+    const { scenario, stats } = traceToScenario(cut);
+    expect(stats.badLines).toEqual([1, 2]);
+    expect(stats.unreadable).toBe(2);
+    expect(scenario.split("\n").filter((l) => l.startsWith("mmap"))).toEqual([`mmap ${0x7f0000000000 / 4096} 1 r anon`]);
+    expect(() => traceToScenario(cut, { strict: true })).toThrow(/^line 1: mmap: '520619' is not a page address/);
   });
 });
 

@@ -1,8 +1,7 @@
 import { spawnSync } from "node:child_process";
-import { describe, expect, test } from "vitest";
+import { beforeAll, describe, expect, test } from "vitest";
 import { System, type VmaInfo } from "../src/index.js";
-import { readTraceFile } from "../src/trace/file.js";
-import { traceToScenario } from "../src/trace/replay.js";
+import { loadReplay, type Replay } from "../src/trace/read.js";
 import { apartRule, whyApart } from "../src/why-apart.js";
 
 /** The VMAs of a scenario's process 0 at its end. */
@@ -37,7 +36,10 @@ describe("the rule that keeps two adjacent VMAs apart", () => {
 const CORPUS = new URL("../corpus/", import.meta.url).pathname;
 
 describe("why a traced program has its VMAs: explain --trace", () => {
-  const replay = traceToScenario(readTraceFile(`${CORPUS}postgres.trace.gz`));
+  let replay: Replay;
+  beforeAll(async () => {
+    replay = await loadReplay(`${CORPUS}postgres.trace.gz`);
+  });
 
   test("at exit: the process with the most VMAs, every adjacent pair apart by rule, what made each, what each policy merges", () => {
     const w = whyApart(replay, { policies: ["chain-union-2010", "no-merge"] });

@@ -2,14 +2,13 @@
 
 import { readInput, writeOutput } from "../files.js";
 import { fileURLToPath } from "node:url";
-import { compare, type PolicyRun, runLabel, type WorkloadSpec, workloadScenario } from "../compare.js";
+import { compare, compareTrace, type PolicyRun, runLabel, type WorkloadSpec, workloadScenario } from "../compare.js";
 import { anonRefusals, comparePolicies, headline, mergeCount, type PolicyComparison } from "../comparison.js";
 import type { Metrics } from "../metrics.js";
 import { htmlReport } from "../report/html.js";
 import { formatNumber, formatTable } from "../report/table.js";
 import { POLICIES } from "../system.js";
-import { readTraceFile } from "../trace/file.js";
-import { formatReplayStats, traceToScenario } from "../trace/replay.js";
+import { formatReplayStats, type ReplayResult } from "../trace/replay.js";
 
 export interface CompareCliOptions {
   /** A scenario file, a generated workload, or a trace file. */
@@ -74,6 +73,13 @@ const ROWS: [string, (r: PolicyRun, m: Metrics) => number][] = [
   ["rmap walks", (_, m) => m.rmap.walks],
   ["rmap: AVCs visited per walk", (_, m) => m.rmap.avcsPerWalk],
   ["rmap: VMAs visited per walk", (_, m) => m.rmap.vmasPerWalk],
+  ["at the anon_vma peak: anon_vmas", (r) => r.atAnonPeak.anonVmas],
+  ["  folios per root, mean", (r) => r.atAnonPeak.perRoot.folios.mean],
+  ["  folios per root, max", (r) => r.atAnonPeak.perRoot.folios.max],
+  ["  VMAs per root, mean", (r) => r.atAnonPeak.perRoot.vmas.mean],
+  ["  VMAs per root, max", (r) => r.atAnonPeak.perRoot.vmas.max],
+  ["  rmap: AVCs visited per walk", (r) => r.atAnonPeak.rmap.avcsPerWalk],
+  ["  rmap: VMAs visited per walk", (r) => r.atAnonPeak.rmap.vmasPerWalk],
   ["policy cost: folios moved", (_, m) => m.policyCost.foliosMoved],
   ["policy cost: chain links added", (_, m) => m.policyCost.chainLinksAdded],
   ["failed ops", (r) => r.failedOps],
@@ -135,30 +141,18 @@ function programTable(comparisons: PolicyComparison[]): string {
 export const DEFAULT_TRACE = fileURLToPath(new URL("../../corpus/postgres.trace.gz", import.meta.url));
 
 export async function runCompare(opts: CompareCliOptions): Promise<PolicyRun[]> {
-  let scenario: string;
-  let zeroPage = opts.zeroPage;
-  let replay: ReturnType<typeof traceToScenario> | undefined;
   const trace = opts.scenario === undefined && opts.workload === undefined ? (opts.trace ?? DEFAULT_TRACE) : undefined;
-  if (opts.scenario !== undefined) scenario = readInput(opts.scenario);
-  else if (opts.workload !== undefined) scenario = workloadScenario(opts.workload);
-  else {
-    const file = readTraceFile(trace!);
-    zeroPage ??= file.header["zero-page"] !== "no";
-    replay = traceToScenario(file, { zeroPage });
-    scenario = replay.scenario;
-  }
   const baseline = opts.baseline ?? "linux-6.18";
   const asked = opts.policies === "all" ? [...POLICIES] : opts.policies;
   const policies = asked.includes(baseline) ? asked : [baseline, ...asked];
-  const runs = await compare({
-    scenario,
-    policies,
-    forkReuse: opts.forkReuse,
-    zeroPage,
-    process: opts.process,
-    programs: replay?.programs,
-    times: replay?.traceTimes,
-  });
+  const common = { policies, forkReuse: opts.forkReuse, zeroPage: opts.zeroPage, process: opts.process };
+  let runs: PolicyRun[];
+  let replay: ReplayResult | undefined;
+  if (trace !== undefined) ({ runs, replay } = await compareTrace(trace, common));
+  else {
+    const scenario = opts.scenario !== undefined ? readInput(opts.scenario) : workloadScenario(opts.workload!);
+    runs = await compare({ ...common, scenario });
+  }
   const both = opts.forkReuse === "both";
   const label = (r: PolicyRun) => runLabel(r, both);
   const traceName = trace === DEFAULT_TRACE ? "the corpus's postgres recording" : trace;

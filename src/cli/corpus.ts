@@ -5,8 +5,7 @@ import { mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { CORPUS, corpusPrograms, missingCommands } from "../corpus/programs.js";
 import { formatFidelity } from "../trace/check.js";
-import { readTraceFile } from "../trace/file.js";
-import { traceToScenario } from "../trace/replay.js";
+import { replayTraceFile } from "../trace/read.js";
 import { VmalabError } from "../wasm.js";
 
 export function listCorpus(): void {
@@ -31,7 +30,7 @@ export async function recordCorpus(names: string[], dir: string): Promise<void> 
     const version = await p.record(out);
     const seconds = (performance.now() - t0) / 1000;
     console.log(`${p.name}: ${version}, recorded in ${seconds.toFixed(1)} s to ${out} (${(statSync(out).size / 2 ** 20).toFixed(1)} MiB)`);
-    const { fidelity } = traceToScenario(readTraceFile(out));
+    const { fidelity } = await replayTraceFile(out);
     if (fidelity) console.log(formatFidelity({ ...fidelity, differences: fidelity.differences.slice(0, 10) }));
   }
 }

@@ -6,7 +6,7 @@ import { VERSION } from "../version.js";
 import { runDemo } from "./demo.js";
 import { runScenarioFiles } from "./scenario.js";
 import { ScenarioSyntaxError } from "../scenario/parse.js";
-import { readInput, writeOutput } from "../files.js";
+import { readInput } from "../files.js";
 import { hostProfile, kernelCheck } from "../kernel/check.js";
 import { formatHost, probeHost } from "../kernel/host.js";
 import { FAMILIES, generateScenario, type Family } from "../scenario/generate.js";
@@ -23,9 +23,9 @@ import { defaultTracer, recordTrace, type Tracer } from "../trace/record.js";
 import { listCorpus, recordCorpus } from "./corpus.js";
 import { formatFidelity } from "../trace/check.js";
 import { formatWhyApart, whyApart } from "../why-apart.js";
-import { readTraceFile } from "../trace/file.js";
-import { formatReplayStats, traceToScenario } from "../trace/replay.js";
-import { TraceSyntaxError } from "../trace/strace.js";
+import { loadReplay, replayTraceFile, traceToScenarioFile } from "../trace/read.js";
+import { formatReplayStats } from "../trace/replay.js";
+import { TraceSyntaxError } from "../trace/events.js";
 
 const USAGE = `vmalab ${VERSION} — a laboratory for Linux VMA management
 
@@ -232,12 +232,10 @@ async function main(argv: string[]): Promise<number> {
     if (values.trace !== undefined) {
       if (positionals.length) throw new UsageError("explain takes a scenario FILE or --trace FILE, not both");
       if (values.at !== "exit" && values.at !== "peak") throw new UsageError(`--at takes exit or peak, got '${values.at}'`);
-      const file = readTraceFile(values.trace);
-      const zeroPage = values["no-zero-page"] ? false : file.header["zero-page"] !== "no";
-      const replay = traceToScenario(file, { zeroPage });
+      const replay = await loadReplay(values.trace, { zeroPage: values["no-zero-page"] ? false : undefined });
       const proc = values.process === undefined ? undefined : /^\d+$/.test(values.process) ? Number(values.process) : values.process;
       const policies = values.policy === undefined ? POLICIES.filter((p) => p !== "linux-6.18") : values.policy.split(",").map((p) => p.trim());
-      const w = whyApart(replay, { process: proc, at: values.at, policies, zeroPage });
+      const w = whyApart(replay, { process: proc, at: values.at, policies, zeroPage: replay.zeroPage });
       console.log(values.json ? JSON.stringify(w, null, 2) : formatWhyApart(w));
       return 0;
     }
@@ -292,11 +290,8 @@ async function main(argv: string[]): Promise<number> {
     });
     if (positionals.length !== 1) throw new UsageError("trace needs one FILE");
     const [file] = positionals;
-    const { scenario, stats, fidelity } = traceToScenario(readTraceFile(file), {
-      strict: values.strict,
-      zeroPage: values["no-zero-page"] ? false : undefined,
-    });
-    if (values.out) writeOutput(values.out, scenario);
+    const opts = { strict: values.strict, zeroPage: values["no-zero-page"] ? false : undefined };
+    const { stats, fidelity } = values.out ? await traceToScenarioFile(file, values.out, opts) : await replayTraceFile(file, opts);
     if (values.check && !fidelity) throw new UsageError(`${file} has no snapshots to check against: record it with vmalab record --check`);
     if (values.json) {
       console.log(JSON.stringify({ file, stats, ...(values.check ? fidelity : {}) }, null, 2));

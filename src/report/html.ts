@@ -110,19 +110,19 @@ export async function htmlReport(runs: PolicyRun[], title: string, comparisons: 
     await bars("VMAs", runs.flatMap((r) => Object.entries(r.chainHistogram).map(([len, n]) => ({ run: name(r), kind: `chain ${len}`, count: n })))),
   ]);
   charts.push([
-    "Lock sharing per root anon_vma (mean and max)",
+    "Lock sharing per root anon_vma at the anon_vma peak (mean and max)",
     await bars("per root", runs.flatMap((r) => [
-      { run: name(r), kind: "folios, mean", count: r.metrics.perRoot.folios.mean },
-      { run: name(r), kind: "folios, max", count: r.metrics.perRoot.folios.max },
-      { run: name(r), kind: "VMAs, mean", count: r.metrics.perRoot.vmas.mean },
-      { run: name(r), kind: "VMAs, max", count: r.metrics.perRoot.vmas.max },
+      { run: name(r), kind: "folios, mean", count: r.atAnonPeak.perRoot.folios.mean },
+      { run: name(r), kind: "folios, max", count: r.atAnonPeak.perRoot.folios.max },
+      { run: name(r), kind: "VMAs, mean", count: r.atAnonPeak.perRoot.vmas.mean },
+      { run: name(r), kind: "VMAs, max", count: r.atAnonPeak.perRoot.vmas.max },
     ])),
   ]);
   charts.push([
-    "rmap walk cost (the input's rmap ops)",
+    "rmap walk cost at the anon_vma peak (each faulted VMA's first anonymous folio)",
     await bars("visited per walk", runs.flatMap((r) => [
-      { run: name(r), kind: "AVCs per walk", count: r.metrics.rmap.avcsPerWalk },
-      { run: name(r), kind: "VMAs per walk", count: r.metrics.rmap.vmasPerWalk },
+      { run: name(r), kind: "AVCs per walk", count: r.atAnonPeak.rmap.avcsPerWalk },
+      { run: name(r), kind: "VMAs per walk", count: r.atAnonPeak.rmap.vmasPerWalk },
     ])),
   ]);
   for (const r of runs) charts.push([`Address space of process ${r.detail?.proc ?? "-"} (${name(r)})`, await stripMap(r, name(r))]);

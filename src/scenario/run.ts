@@ -11,22 +11,32 @@ export type ScenarioRecord =
   | { dump: number; proc: number; vmas: DumpVma[] }
   | { rmap: number; proc: number; page: number; mapped: [number, number][] };
 
-/** A scenario run in progress: the current process, the record counters, the records so far. */
+/**
+ * A scenario run in progress: the current process, the record counters, the
+ * records so far. With `keep` false no record is kept, and dump and rmap,
+ * which only read, are skipped: a run of any length in constant memory.
+ */
 export class ScenarioRun {
   readonly out: ScenarioRecord[] = [];
   private readonly dumps = new Map<number, number>();
   private rmaps = 0;
   private current = 0;
 
-  constructor(private readonly sys: System) {}
+  constructor(
+    private readonly sys: System,
+    private readonly keep = true,
+  ) {}
 
-  /** One op; a failed syscall becomes an errno record. */
-  step(op: ScenarioOp): void {
+  /** One op; a failed syscall becomes an errno record, which it returns (null when the op succeeded). */
+  step(op: ScenarioOp): ScenarioRecord | null {
     try {
       this.apply(op);
+      return null;
     } catch (err) {
       if (!(err instanceof VmalabError)) throw err;
-      this.out.push({ op: op.index, proc: this.current, errno: err.code });
+      const record = { op: op.index, proc: this.current, errno: err.code };
+      if (this.keep) this.out.push(record);
+      return record;
     }
   }
 
@@ -68,9 +78,11 @@ export class ScenarioRun {
         p.exec();
         return;
       case "rmap":
+        if (!this.keep) return;
         this.out.push({ rmap: this.rmaps++, proc: this.current, page: op.page, mapped: p.rmap(op.page).mappings });
         return;
       case "dump": {
+        if (!this.keep) return;
         const k = this.dumps.get(this.current) ?? 0;
         this.dumps.set(this.current, k + 1);
         const vmas = p.vmas().map((v): DumpVma => [v.start, v.end, v.perms, v.kind, v.anonPages, v.flags]);

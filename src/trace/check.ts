@@ -45,6 +45,20 @@ const kernelText = (v: SnapshotVma) => `${range(v)} ${v.perms} ${v.path || "anon
 const replayText = (vs: VmaInfo[]) => vs.map((v) => `${range(v)} ${v.perms} ${v.kind} anon=${v.anonPages} ${v.flags}`).join("; ") || "nothing mapped";
 const asDump = (v: SnapshotVma): DumpVma => [v.start, v.end, v.perms, isAnonymous(v) ? "anon" : "file", v.anonPages, v.vmFlags];
 
+/** The VMAs of a list sorted by start (none overlapping) that overlap [start, end). */
+function within<V extends { start: number; end: number }>(vmas: V[], start: number, end: number): V[] {
+  let lo = 0;
+  let hi = vmas.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (vmas[mid].end <= start) lo = mid + 1;
+    else hi = mid;
+  }
+  let i = lo;
+  while (i < vmas.length && vmas[i].start < end) i++;
+  return vmas.slice(lo, i);
+}
+
 /** Gathers the comparisons of a replay's exits, per program name. */
 export class FidelityCheck {
   private readonly programs = new Map<string, ProgramFidelity>();
@@ -65,11 +79,11 @@ export class FidelityCheck {
       p.vmas++;
       const r = byStart.get(k.start);
       const kindAgrees = r !== undefined && (r.kind === "anon" || r.kind.startsWith("shared-anon")) === isAnonymous(k);
-      const overlapping = replay.filter((v) => v.start < k.end && v.end > k.start);
+      const overlapping = () => within(replay, k.start, k.end);
       const differ = (cause: string) =>
-        this.differences.push({ program, pid, vma: range(k), kernel: kernelText(k), replay: replayText(overlapping), cause });
+        this.differences.push({ program, pid, vma: range(k), kernel: kernelText(k), replay: replayText(overlapping()), cause });
       if (!r || r.end !== k.end || r.perms !== k.perms || !kindAgrees) {
-        differ(boundaryCause(k, overlapping));
+        differ(boundaryCause(k, overlapping()));
         continue;
       }
       p.boundariesExact++;
@@ -85,7 +99,7 @@ export class FidelityCheck {
     }
     // What the replay maps where the kernel maps nothing.
     for (const r of replay) {
-      if (user.some((k) => k.start < r.end && k.end > r.start)) continue;
+      if (within(user, r.start, r.end).length) continue;
       this.differences.push({ program, pid, vma: range(r), kernel: "nothing mapped", replay: replayText([r]), cause: "unexplained" });
     }
   }

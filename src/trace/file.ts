@@ -11,107 +11,118 @@
 //
 // Lines are numbered in the file as a user sees it (uncompressed).
 
-import { readBytes } from "../files.js";
-import { constants, gunzipSync } from "node:zlib";
-import { VmalabError } from "../wasm.js";
 import { parseSnapshots, type Snapshot } from "./snapshot.js";
 import { quoted } from "../quote.js";
-import { TraceSyntaxError } from "./strace.js";
+import { TraceSyntaxError } from "./events.js";
 
 const MAGIC = "# vmalab trace";
 
-export interface TraceFile {
-  /** Header fields by name ("program", "kernel", "thp", ...); empty for a bare trace. */
+/** What a recording says before its trace: the header fields by name ("program", "kernel", "thp", ...; none for a bare trace), the snapshots. */
+export interface RecordingHead {
   header: Record<string, string>;
   snapshots: Snapshot[];
+}
+
+/** A recording read whole. */
+export interface TraceFile extends RecordingHead {
   /** The tracer's output. */
   text: string;
   /** The file line of the first line of `text` (1 for a bare trace). */
   firstLine: number;
-  /** A gzip file that ends early: `text` is what could be read of it. */
-  cut?: boolean;
-  /** The file it was read from, for errors. */
-  path?: string;
 }
 
 /**
- * The text of a file, gunzipped when it is gzip (by its magic bytes, whatever
- * its name). A gzip file that ends early gives what could be read, `cut`.
+ * A recording read line by line (lines numbered from 1): the header and the
+ * snapshots first, then every line of the trace to `trace`. A text without
+ * the header is a bare trace, all of it trace.
  */
-export function readText(path: string): { text: string; cut: boolean } {
-  const bytes = readBytes(path);
-  if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return { text: asText(bytes, path), cut: false };
-  let text: Buffer;
-  let cut = false;
-  try {
-    text = gunzipSync(bytes, { maxOutputLength: MAX_TEXT + 1 });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") text = Buffer.alloc(MAX_TEXT + 1);
-    else {
-      // Z_SYNC_FLUSH hands back what the stream held before it broke off.
-      text = gunzipSync(bytes, { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: MAX_TEXT + 1 });
-      cut = true;
+export class RecordingReader {
+  private state: "first" | "header" | "snapshots" | "trace" = "first";
+  private readonly header: Record<string, string> = {};
+  private readonly snapshotLines: string[] = [];
+  private snapshotsLeft = 0;
+  private snapshotsFrom = 0;
+  /** The number of the last line read. */
+  lineNo = 0;
+
+  constructor(
+    private readonly onHead: (head: RecordingHead) => void,
+    private readonly trace: (line: string, lineNo: number) => void,
+    private readonly file = "<trace>",
+  ) {}
+
+  /** One line; true if it was a line of the trace. */
+  line(l: string): boolean {
+    const line = ++this.lineNo;
+    switch (this.state) {
+      case "first":
+        if (l.replace(/\r$/, "") === MAGIC) {
+          this.state = "header";
+          return false;
+        }
+        this.start([]);
+        this.trace(l, line);
+        return true;
+      case "header": {
+        if (l === "# trace") {
+          this.start(this.snapshotLines.length ? this.parsedSnapshots() : []);
+          return false;
+        }
+        const m = /^# ([a-z-]+): ?(.*)$/.exec(l);
+        if (!m) throw new TraceSyntaxError(line, `not a header line: ${quoted(l, 80)}`, this.file);
+        this.header[m[1]] = m[2];
+        if (m[1] !== "snapshots") return false;
+        const n = Number(m[2]);
+        if (!Number.isSafeInteger(n) || n < 0) throw new TraceSyntaxError(line, `snapshots: not a line count: ${quoted(m[2])}`, this.file);
+        this.snapshotsLeft = n;
+        this.snapshotsFrom = line + 1;
+        if (n) this.state = "snapshots";
+        return false;
+      }
+      case "snapshots":
+        this.snapshotLines.push(l);
+        if (--this.snapshotsLeft === 0) this.state = "header";
+        return false;
+      default:
+        this.trace(l, line);
+        return true;
     }
   }
-  return { text: asText(text, path), cut };
-}
 
-/** The longest text a trace may have: what one JavaScript string holds (the readers do not stream yet). */
-const MAX_TEXT = 0x1fffffe8;
-
-function asText(bytes: Buffer, path: string): string {
-  if (bytes.length > MAX_TEXT) {
-    throw new VmalabError("EFBIG", `${path}: the trace does not fit: over ${(MAX_TEXT / 2 ** 20) | 0} MiB of text (cut it at a process boundary into smaller recordings)`);
+  /** The recording has ended: a header cut short is an error. */
+  end(): void {
+    if (this.state === "first") this.start([]);
+    else if (this.state === "snapshots") throw new TraceSyntaxError(this.lineNo + 1, "the snapshots were cut", this.file);
+    else if (this.state === "header") throw new TraceSyntaxError(this.lineNo + 1, "the header has no '# trace' line: the recording was cut", this.file);
   }
-  return bytes.toString("utf8");
+
+  private parsedSnapshots(): Snapshot[] {
+    try {
+      return parseSnapshots(this.snapshotLines, this.snapshotsFrom);
+    } catch (err) {
+      throw err instanceof TraceSyntaxError ? err.in(this.file) : err;
+    }
+  }
+
+  private start(snapshots: Snapshot[]): void {
+    this.state = "trace";
+    this.snapshotLines.length = 0;
+    this.onHead({ header: this.header, snapshots });
+  }
 }
 
 /** Splits a recording's text into its header, snapshots and trace. */
 export function parseTraceFile(text: string, file = "<trace>"): TraceFile {
-  if (!text.startsWith(MAGIC)) return { header: {}, snapshots: [], text, firstLine: 1 };
-  const header: Record<string, string> = {};
-  let pos = 0;
-  let line = 1;
-  let snapshots: Snapshot[] = [];
-  const nextLine = (): string | null => {
-    if (pos >= text.length) return null;
+  let head: RecordingHead = { header: {}, snapshots: [] };
+  const reader = new RecordingReader((h) => (head = h), () => {}, file);
+  for (let pos = 0; pos < text.length; ) {
     let end = text.indexOf("\n", pos);
     if (end < 0) end = text.length;
-    const l = text.slice(pos, end);
+    if (reader.line(text.slice(pos, end))) return { ...head, text: text.slice(pos), firstLine: reader.lineNo };
     pos = end + 1;
-    return l;
-  };
-  nextLine();
-  for (let l = nextLine(); ; l = nextLine()) {
-    line++;
-    if (l === null) throw new TraceSyntaxError(line, "the header has no '# trace' line: the recording was cut", file);
-    if (l === "# trace") break;
-    const m = /^# ([a-z-]+): ?(.*)$/.exec(l);
-    if (!m) throw new TraceSyntaxError(line, `not a header line: ${quoted(l, 80)}`, file);
-    header[m[1]] = m[2];
-    if (m[1] !== "snapshots") continue;
-    const n = Number(m[2]);
-    if (!Number.isSafeInteger(n) || n < 0) throw new TraceSyntaxError(line, `snapshots: not a line count: ${quoted(m[2])}`, file);
-    const lines: string[] = [];
-    for (let k = 0; k < n; k++) {
-      const s = nextLine();
-      if (s === null) throw new TraceSyntaxError(line + k + 1, "the snapshots were cut", file);
-      lines.push(s);
-    }
-    try {
-      snapshots = parseSnapshots(lines, line + 1);
-    } catch (err) {
-      throw err instanceof TraceSyntaxError ? err.in(file) : err;
-    }
-    line += n;
   }
-  return { header, snapshots, text: text.slice(pos), firstLine: line + 1 };
-}
-
-/** Reads a recording from disk (see above). */
-export function readTraceFile(path: string): TraceFile {
-  const { text, cut } = readText(path);
-  return { ...parseTraceFile(text, path), cut, path };
+  reader.end();
+  return { ...head, text: "", firstLine: reader.lineNo + 1 };
 }
 
 /** A recording's text: the header fields in order, the snapshot lines, then the trace. */

@@ -32,17 +32,20 @@
 //   returns: they are replayed just after the fork.
 
 import type { ThpMode } from "../kernel/host.js";
-import { type Op, parseScenario } from "../scenario/parse.js";
+import { quoted } from "../quote.js";
+import type { Op, ScenarioOp } from "../scenario/parse.js";
 import { ScenarioRun } from "../scenario/run.js";
-import { System } from "../system.js";
+import { type Backing, type MmapOptions, type MremapOptions, System } from "../system.js";
 import { type Advice, type Prot, vmFlagsFromString } from "../vmflags.js";
+import { OpStream } from "../workload/stream.js";
 import { FidelityCheck, type FidelityReport, TASK_SIZE_PAGES } from "./check.js";
-import { parseTraceFile, type TraceFile } from "./file.js";
-import { isPerfTrace, parsePerfTrace } from "./perf.js";
+import { newParseStats, type ParseStats, type TraceEvent, unreadable } from "./events.js";
+import type { RecordingHead } from "./file.js";
 import { isAnonymous, type Snapshot, type SnapshotVma } from "./snapshot.js";
-import { parseStrace, type ParseStats, type TraceEvent, TraceSyntaxError } from "./strace.js";
 
 const PAGE = 4096;
+/** Faults run in one batch at most (a batch's records are 48 bytes each). */
+const FAULT_BATCH = 4096;
 
 export interface ReplayStats extends ParseStats {
   /** Syscalls read, by name. */
@@ -133,18 +136,54 @@ export interface ReplayOptions {
   zeroPage?: boolean;
 }
 
-export interface Replay {
-  scenario: string;
+/** Where a replay's ops go, in order, each once the replay has applied it to its own System. */
+export interface ReplaySink {
+  /** Before the first op: the replay's zero page setting, and the names of its processes (filled in as the replay goes). */
+  begin?(replay: { zeroPage: boolean; programs: Record<number, string> }): void;
+  /** `line`: the trace line of the event the op replays (0 for ops the replay adds: proc, dump); `time`: the event's time in ms, where the trace has times. */
+  op(op: ScenarioOp, line: number, time: number | undefined): void;
+}
+
+/** What a replay found, once the trace has ended. */
+export interface ReplayResult {
   stats: ReplayStats;
   /** Each process of the scenario (by its id there) named by its program: from its exec's snapshot, its command at exit, or its parent's. */
   programs: Record<number, string>;
-  /** For each op of the scenario, in order, the trace line of the event it replays (0 for ops the replay adds: proc, dump). */
-  traceLines: number[];
-  /** For each op, the time in ms of the event it replays, where the trace has times (perf); else empty. */
-  traceTimes: number[];
   /** The replay against the kernel's exit snapshots, for a recording that has them. */
   fidelity: FidelityReport | null;
+  /** The shared zero page, as the options or the recording's header had it. */
+  zeroPage: boolean;
 }
+
+/** A replay in progress: the trace's events go in as they are read (`enter`) and in time order (`leave`). */
+export interface ReplayRun {
+  stats: ReplayStats;
+  enter(e: TraceEvent): void;
+  leave(e: TraceEvent): void;
+  end(): ReplayResult;
+}
+
+export const newReplayStats = (): ReplayStats => ({
+  ...newParseStats(),
+  calls: {},
+  failed: 0,
+  argsLost: {},
+  returnsInferred: {},
+  returnsLost: {},
+  unknown: {},
+  approximated: {},
+  processes: 0,
+  threads: 0,
+  execs: 0,
+  reconstructed: 0,
+  execsFromSnapshot: 0,
+  faults: 0,
+  faultsSkipped: 0,
+  faultsSkippedLines: [],
+  faultsInExec: 0,
+  ops: 0,
+  cut: false,
+});
 
 /** The recording's snapshots of one kind, per pid, in order. */
 function snapshotQueues(snapshots: Snapshot[], when: Snapshot["when"]): Map<number, Snapshot[]> {
@@ -192,68 +231,42 @@ function programName(s: Snapshot): string {
   return path ? path.slice(path.lastIndexOf("/") + 1) : `pid ${s.pid}`;
 }
 
-/** A snapshot VMA as a scenario `restore` op (pages above TASK_SIZE, [vsyscall], are not the process's to map). */
-function restoreLine(v: SnapshotVma, unmodelled: (flag: string) => void): string {
+/** A snapshot VMA as a `restore` op. */
+function restoreOp(v: SnapshotVma, unmodelled: (flag: string) => void): Op {
   const { unknown } = vmFlagsFromString(v.vmFlags);
   unknown.forEach(unmodelled);
-  const flags = v.vmFlags.split(" ").filter((f) => f && !unknown.includes(f));
+  const vmFlags = v.vmFlags
+    .split(" ")
+    .filter((f) => f && !unknown.includes(f))
+    .join(" ");
   const shared = v.perms[3] === "s";
-  const kind = isAnonymous(v) ? (shared ? "shared-anon" : "anon") : `${shared ? "shared-" : ""}file:${fileWord(v.path || `[inode ${v.inode}]`)}@${v.pgoff}`;
-  const anon = v.anon.length ? ` anon=${v.anon.map(([s, n]) => `${s}+${n}`).join(",")}` : "";
-  return `restore ${v.start} ${v.end - v.start} ${flags.join(",") || "-"} ${kind}${anon}`;
+  const backing: Backing = isAnonymous(v)
+    ? { kind: shared ? "shared-anon" : "anon" }
+    : { kind: "file", name: fileWord(v.path || `[inode ${v.inode}]`), pgoff: v.pgoff, shared };
+  return { op: "restore", start: v.start, pages: v.end - v.start, vmFlags, backing, anon: v.anon };
+}
+
+/** A user address as a page number; null if it is not one (cut off, unaligned, past TASK_SIZE). */
+function pageAt(addr: number): number | null {
+  return Number.isSafeInteger(addr) && addr >= 0 && addr % PAGE === 0 && addr / PAGE <= TASK_SIZE_PAGES ? addr / PAGE : null;
 }
 
 /**
- * Converts a trace (perf trace or strace -f output, or a recording with
- * vmalab's header) to a scenario; replays it on linux-6.18 as it goes to
- * apply the rules, and checks it against the kernel's snapshots where the
- * recording has them.
+ * Starts replaying a trace (see the rules above) on linux-6.18, the ops going
+ * to `sink` as they are made; checks each process at its exit against the
+ * kernel's snapshot where the recording has them.
  */
-export function traceToScenario(input: string | TraceFile, opts: ReplayOptions = {}): Replay {
-  const file = typeof input === "string" ? parseTraceFile(input) : input;
-  try {
-    return replay(file, opts);
-  } catch (err) {
-    throw err instanceof TraceSyntaxError && file.path !== undefined ? err.in(file.path) : err;
-  }
-}
-
-function replay(file: TraceFile, opts: ReplayOptions): Replay {
-  const { text, header } = file;
-  if (file.cut && opts.strict) {
-    throw new TraceSyntaxError(file.firstLine + text.split("\n").length - 1, "the file ends early (a gzip stream cut off)");
-  }
-  const { events, stats: parsed } = isPerfTrace(text) ? parsePerfTrace(text, opts.strict, file.firstLine) : parseStrace(text, opts.strict, file.firstLine);
-  const stats: ReplayStats = {
-    ...parsed,
-    calls: {},
-    failed: 0,
-    argsLost: {},
-    returnsInferred: {},
-    returnsLost: {},
-    unknown: {},
-    approximated: {},
-    processes: 0,
-    threads: 0,
-    execs: 0,
-    reconstructed: 0,
-    execsFromSnapshot: 0,
-    faults: 0,
-    faultsSkipped: 0,
-    faultsSkippedLines: [],
-    faultsInExec: 0,
-    ops: 0,
-    cut: file.cut === true,
-  };
-  const sys = System.createSync({ maxMapCount: 1 << 30, zeroPage: opts.zeroPage ?? header["zero-page"] !== "no" });
-  const execSnapshots = snapshotQueues(file.snapshots, "exec");
-  const exitSnapshots = snapshotQueues(file.snapshots, "exit");
-  const check = file.snapshots.length ? new FidelityCheck((header.thp as ThpMode | undefined) ?? "never") : null;
+export function startReplay(head: RecordingHead, opts: ReplayOptions = {}, sink?: ReplaySink): ReplayRun {
+  const { header } = head;
+  const stats = newReplayStats();
+  const strict = opts.strict === true;
+  const zeroPage = opts.zeroPage ?? header["zero-page"] !== "no";
+  const sys = System.createSync({ maxMapCount: 1 << 30, zeroPage });
+  const execSnapshots = snapshotQueues(head.snapshots, "exec");
+  const exitSnapshots = snapshotQueues(head.snapshots, "exit");
+  const check = head.snapshots.length ? new FidelityCheck((header.thp as ThpMode | undefined) ?? "never") : null;
   const recorded = header.recorder !== undefined;
-  const run = new ScenarioRun(sys);
-  const out: string[] = ["# replayed from a trace by vmalab"];
-  const traceLines: number[] = [];
-  const traceTimes: number[] = [];
+  const run = new ScenarioRun(sys, false);
   let eventLine = 0; // the trace line of the event being replayed
   let eventTime: number | undefined;
   const owner = new Map<number, number>(); // tid -> process id
@@ -265,22 +278,56 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
   let first: number | undefined;
   const count = (m: Record<string, number>, k: string) => (m[k] = (m[k] ?? 0) + 1);
 
-  const emit = (proc: number, line: string) => {
-    if (proc !== current) emitRaw(`proc ${proc}`);
-    current = proc;
-    emitRaw(line);
-  };
-  function emitRaw(line: string) {
-    const [op] = parseScenario(line);
-    step(line, op);
+  /** Hands on an op the replay's System has run: its place in the scenario, its trace line and time. */
+  const handOn = (op: ScenarioOp, line: number, time: number | undefined): void => {
+    op.index = stats.ops;
+    op.line = stats.ops + 2; // after the scenario's comment line
+    stats.ops++;
     if (op.op === "proc") current = op.id;
-  }
-  function step(line: string, op: Op) {
-    out.push(line);
-    traceLines.push(op.op === "proc" || op.op === "dump" ? 0 : eventLine);
-    if (eventTime !== undefined) traceTimes.push(eventTime);
-    run.step({ ...op, index: stats.ops++, line: out.length });
-  }
+    sink?.op(op, line, time);
+  };
+  /** Runs an op on the replay's System and hands it on. */
+  const step = (op: Op): void => {
+    const sop = op as ScenarioOp;
+    sop.index = stats.ops;
+    run.step(sop);
+    handOn(sop, op.op === "proc" || op.op === "dump" ? 0 : eventLine, eventTime);
+  };
+  const emit = (proc: number, op: Op): void => {
+    if (proc !== current) step({ op: "proc", id: proc });
+    step(op);
+  };
+  // Page faults, most of a trace's events, go to the core in batches: each is held
+  // (with -1 for a process that is not there) until another kind of event comes.
+  const faultOps = new OpStream();
+  const faultsHeld: { e: TraceEvent & { kind: "fault" }; p: number }[] = [];
+  const skipFault = (e: TraceEvent) => {
+    stats.faultsSkipped++;
+    if (stats.faultsSkippedLines.length < 20) stats.faultsSkippedLines.push(e.line);
+  };
+  const runFaults = (): void => {
+    if (!faultsHeld.length) return;
+    const failed = new Set<number>();
+    sys.runOps(faultOps, (i) => failed.add(i));
+    let k = 0;
+    for (const { e, p } of faultsHeld) {
+      if (p < 0) {
+        skipFault(e);
+        continue;
+      }
+      eventLine = e.line;
+      eventTime = e.time;
+      if (p !== current) step({ op: "proc", id: p });
+      // A touch that failed changed nothing: it is not part of the scenario.
+      if (failed.has(k++)) skipFault(e);
+      else {
+        stats.faults++;
+        handOn({ op: "touch", start: e.page, pages: 1, access: e.write ? "w" : "r", index: 0, line: 0 }, e.line, e.time);
+      }
+    }
+    faultOps.clear();
+    faultsHeld.length = 0;
+  };
   const resolving = new Set<number>();
   const procOf = (tid: number): number => {
     if (first === undefined) {
@@ -307,15 +354,15 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
   /** Maps [execve] over whatever in [start, start + pages) the replay has not mapped. */
   const reconstruct = (proc: number, start: number, pages: number) => {
     let at = start;
-    for (const v of sys.process(proc).vmas(start, start + pages)) {
-      if (v.start > at) fill(proc, at, v.start - at);
-      at = Math.max(at, v.end);
+    for (const [s, e] of sys.process(proc).ranges(start, start + pages)) {
+      if (s > at) fill(proc, at, s - at);
+      at = Math.max(at, e);
     }
     if (at < start + pages) fill(proc, at, start + pages - at);
   };
   const fill = (proc: number, start: number, pages: number) => {
     stats.reconstructed++;
-    emit(proc, `mmap ${start} ${pages} r file:[execve]@${start}`);
+    emit(proc, { op: "mmap", start, pages, prot: "r", backing: { kind: "file", name: "[execve]", pgoff: start }, opts: {} });
   };
   const prot = (s: string | undefined, what: string): Prot => {
     let bits = 0;
@@ -329,25 +376,27 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
 
   const alive = (p: number) => sys.hasProcess(p);
   // A child's first events may come before its parent's clone returns: a
-  // thread's (perf), whose process is known from its parent up front, and a
-  // process's (strace prints them while the parent's clone is unfinished),
-  // which wait for the fork to be replayed and run just after it.
-  // A vfork child's execve may complete before its parent's vfork returns: which children share
-  // their parent's mm until they exec is known up front too.
+  // thread's (perf), whose process is known from its parent as the clone's
+  // return is read, and a process's (strace prints them while the parent's
+  // clone is unfinished), which wait for the fork to be replayed and run
+  // just after it. A vfork child's execve may complete before its parent's
+  // vfork returns: which children share their parent's mm until they exec is
+  // known as the clone is read too.
   const threadParent = new Map<number, number>();
   const forkChildren = new Set<number>();
   const untilExec = new Set<number>();
-  for (const e of events) {
-    if (e.kind !== "call" || !(e.ret !== null && e.ret > 0) || !CLONES.has(e.name)) continue;
+  const enter = (e: TraceEvent): void => {
+    if (e.kind !== "call" || !(e.ret !== null && e.ret > 0) || !CLONES.has(e.name)) return;
     const kind = cloneKind(e.name, e.args);
     if (kind.sharesMm) threadParent.set(e.ret, e.tid);
     else forkChildren.add(e.ret);
     if (kind.untilExec) untilExec.add(e.ret);
-  }
+  };
   const waiting = new Map<number, TraceEvent[]>();
   /** The traced pid of a replayed process (process 0 is the trace's first). */
   const pidOf = (p: number) => (p === 0 ? first! : p);
   const programs: Record<number, string> = {};
+  sink?.begin?.({ zeroPage, programs });
   /** Starts process p from the kernel's snapshot of what its execve built, if the recording has it. */
   const restoreExec = (p: number): void => {
     const snap = execSnapshots.get(pidOf(p))?.shift();
@@ -355,14 +404,20 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
     programs[p] = programName(snap);
     stats.execsFromSnapshot++;
     for (const v of snap.vmas) {
-      if (v.end > TASK_SIZE_PAGES) continue;
-      emit(p, restoreLine(v, (flag) => count(stats.approximated, `VmFlags ${flag} (not modelled)`)));
+      if (v.end > TASK_SIZE_PAGES) continue; // above TASK_SIZE ([vsyscall]): not the process's to map
+      emit(p, restoreOp(v, (flag) => count(stats.approximated, `VmFlags ${flag} (not modelled)`)));
     }
+  };
+  /** A process is gone: what only it needed goes too. */
+  const ended = (p: number): void => {
+    fds.delete(p);
+    brk.delete(p);
   };
   const lostCalls: { pid: number; name: string }[] = []; // calls the tracer lost the arguments or the return of, by process
   // The processes the recorder starts, until their execve: still the recorder's code.
   const recorderChildren = new Set<number>();
   const replayEvent = (e: TraceEvent): void => {
+    if (e.kind !== "fault") runFaults();
     eventLine = e.line;
     eventTime = e.time;
     // Inside execve the kernel writes both the old mm (clearing a vfork child's tid in its parent's
@@ -394,33 +449,18 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
         const snap = exitSnapshots.get(pidOf(p))?.shift();
         if (e.comm && programs[p] === undefined) programs[p] = e.comm;
         if (snap && check) check.compare(e.comm || `pid ${pidOf(p)}`, pidOf(p), snap.vmas, sys.process(p).vmas());
-        emit(p, "dump");
-        emit(p, "exit");
+        emit(p, { op: "dump" });
+        emit(p, { op: "exit" });
+        ended(p);
       }
       return;
     }
     if (e.kind === "fault") {
       // The core decides, as the kernel's fault handler does (a stack grows down to a fault below it).
       const p = procOf(e.tid);
-      if (alive(p)) {
-        if (p !== current) emitRaw(`proc ${p}`);
-        const access = e.write ? "w" : "r";
-        const records = run.out.length;
-        // The commonest op, built here rather than parsed from its text.
-        step(`touch ${e.page} 1 ${access}`, { op: "touch", start: e.page, pages: 1, access });
-        if (run.out.length === records) {
-          stats.faults++;
-          return;
-        }
-        // The touch failed and changed nothing: it is not part of the scenario.
-        run.out.pop();
-        out.pop();
-        traceLines.pop();
-        if (eventTime !== undefined) traceTimes.pop();
-        stats.ops--;
-      }
-      stats.faultsSkipped++;
-      if (stats.faultsSkippedLines.length < 20) stats.faultsSkippedLines.push(e.line);
+      if (alive(p)) faultOps.touch(p, e.page, 1, e.write ? "w" : "r");
+      faultsHeld.push({ e, p: alive(p) ? p : -1 });
+      if (faultOps.length >= FAULT_BATCH) runFaults();
       return;
     }
     count(stats.calls, e.name);
@@ -446,9 +486,19 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
     if (e.retLost) count(stats.returnsInferred, e.name);
     const p = procOf(e.tid);
     // A vfork child's parent may exit once the child's execve has let it go: the child goes on.
-    if (!alive(p) && !(e.name === "execve" && untilExec.has(e.tid))) return; // its process has exited
+    if (!alive(p) && !(e.name === "execve" && untilExec.has(e.tid))) {
+      // Its process has exited (or never was replayed): a child it forked stands alone, its events not held.
+      if (CLONES.has(e.name) && inferred !== null && inferred > 0) release(inferred);
+      return;
+    }
     const a = e.args;
     const ret = inferred ?? 0;
+    /** An address argument or return as a page; a call whose address is no page address is an unreadable line. */
+    const page = (addr: number): number | null => {
+      const pg = pageAt(addr);
+      if (pg === null) unreadable(stats, strict, e.line, `${e.name}: ${quoted(String(addr))} is not a page address (cut off or corrupted)`);
+      return pg;
+    };
     switch (e.name) {
       case "openat":
       case "open": {
@@ -470,44 +520,49 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
           count(stats.approximated, "shmat of a segment made before the trace (not replayed)");
           break;
         }
+        const start = page(ret);
+        if (start === null) break;
         const flags = num(a[2]);
         const prot = flags & SHM_RDONLY ? (flags & SHM_EXEC ? "rx" : "r") : flags & SHM_EXEC ? "rwx" : "rw";
-        shmAttached.set(ret / PAGE, pages);
-        emit(p, `mmap ${ret / PAGE} ${pages} ${prot} shared-file:${fileWord(`[SYSV ${num(a[0])}]`)}@0`);
+        shmAttached.set(start, pages);
+        emit(p, { op: "mmap", start, pages, prot, backing: { kind: "file", name: fileWord(`[SYSV ${num(a[0])}]`), pgoff: 0, shared: true }, opts: {} });
         break;
       }
       case "shmdt": {
         const pages = shmAttached.get(num(a[0]) / PAGE);
-        if (pages !== undefined) emit(p, `munmap ${num(a[0]) / PAGE} ${pages}`);
+        if (pages !== undefined) emit(p, { op: "munmap", start: num(a[0]) / PAGE, pages });
         break;
       }
       case "mmap": {
         const [, len, pr, fl, fd, off] = a;
+        const start = page(ret);
+        if (start === null) break;
         const flags = flagSet(fl);
-        const pages = pagesOf(num(len));
-        let kind = "anon";
+        let backing: Backing = { kind: "anon" };
         if (flags.has("MAP_ANONYMOUS")) {
-          if (flags.has("MAP_SHARED")) kind = "shared-anon";
+          if (flags.has("MAP_SHARED")) backing = { kind: "shared-anon" };
         } else {
           const path = fds.get(p)?.get(num(fd)) ?? `fd${num(fd)}`;
-          kind = `${flags.has("MAP_SHARED") ? "shared-" : ""}file:${fileWord(path)}@${Math.floor(num(off) / PAGE)}`;
+          backing = { kind: "file", name: fileWord(path), pgoff: Math.floor(num(off) / PAGE), shared: flags.has("MAP_SHARED") };
         }
-        const extra = [
-          flags.has("MAP_NORESERVE") && "noreserve",
-          flags.has("MAP_GROWSDOWN") && "growsdown",
-          flags.has("MAP_STACK") && "stack",
-        ].filter(Boolean);
-        emit(p, `mmap ${ret / PAGE} ${pages} ${prot(pr, "mmap")} ${kind}${extra.map((x) => ` ${x}`).join("")}`);
+        const opts: MmapOptions = {};
+        if (flags.has("MAP_NORESERVE")) opts.noreserve = true;
+        if (flags.has("MAP_GROWSDOWN")) opts.growsdown = true;
+        if (flags.has("MAP_STACK")) opts.stack = true;
+        emit(p, { op: "mmap", start, pages: pagesOf(num(len)), prot: prot(pr, "mmap"), backing, opts });
         break;
       }
-      case "munmap":
-        emit(p, `munmap ${num(a[0]) / PAGE} ${pagesOf(num(a[1]))}`);
+      case "munmap": {
+        const start = page(num(a[0]));
+        if (start !== null) emit(p, { op: "munmap", start, pages: pagesOf(num(a[1])) });
         break;
+      }
       case "mprotect": {
-        const start = num(a[0]) / PAGE;
+        const start = page(num(a[0]));
+        if (start === null) break;
         const pages = pagesOf(num(a[1]));
         reconstruct(p, start, pages);
-        emit(p, `mprotect ${start} ${pages} ${prot(a[2], "mprotect")}`);
+        emit(p, { op: "mprotect", start, pages, prot: prot(a[2], "mprotect") });
         break;
       }
       case "madvise": {
@@ -516,24 +571,24 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
           if (!PAGE_ADVICES.has(a[2])) count(stats.approximated, `madvise ${a[2]}`);
           break;
         }
-        const start = num(a[0]) / PAGE;
+        const start = page(num(a[0]));
+        if (start === null) break;
         const pages = pagesOf(num(a[1]));
         reconstruct(p, start, pages);
-        emit(p, `madvise ${start} ${pages} ${advice}`);
+        emit(p, { op: "madvise", start, pages, advice });
         break;
       }
       case "mremap": {
-        const start = num(a[0]) / PAGE;
+        const start = page(num(a[0]));
+        const to = page(ret);
+        if (start === null || to === null) break;
         const oldPages = pagesOf(num(a[1]));
-        const newPages = pagesOf(num(a[2]));
         const flags = flagSet(a[3]);
         reconstruct(p, start, oldPages);
-        const moved = ret / PAGE !== start || flags.has("MREMAP_FIXED");
-        const words = [
-          moved && `fixed=${ret / PAGE}`,
-          flags.has("MREMAP_DONTUNMAP") && "dontunmap",
-        ].filter(Boolean);
-        emit(p, `mremap ${start} ${oldPages} ${newPages}${words.map((w) => ` ${w}`).join("")}`);
+        const opts: MremapOptions = {};
+        if (to !== start || flags.has("MREMAP_FIXED")) opts.fixed = to;
+        if (flags.has("MREMAP_DONTUNMAP")) opts.dontunmap = true;
+        emit(p, { op: "mremap", start, oldPages, newPages: pagesOf(num(a[2])), opts });
         break;
       }
       case "brk": {
@@ -543,8 +598,8 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
         if (was === undefined || ret === was) break;
         const from = pagesOf(was);
         const to = pagesOf(ret);
-        if (to > from) emit(p, `mmap ${from} ${to - from} rw anon`);
-        else if (to < from) emit(p, `munmap ${to} ${from - to}`);
+        if (to > from) emit(p, { op: "mmap", start: from, pages: to - from, prot: "rw", backing: { kind: "anon" }, opts: {} });
+        else if (to < from) emit(p, { op: "munmap", start: to, pages: from - to });
         break;
       }
       case "clone":
@@ -560,7 +615,7 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
           owner.set(ret, ret);
           stats.processes++;
           // The program the recorder starts has nothing of the recorder's: it execs at once.
-          emit(p, `${recorded && p === 0 ? "spawn" : "fork"} ${ret}`);
+          emit(p, recorded && p === 0 ? { op: "spawn", child: ret } : { op: "fork", child: ret });
           if (programs[p] !== undefined) programs[ret] = programs[p];
           fds.set(ret, new Map(fds.get(p)));
           if (brk.has(p)) brk.set(ret, brk.get(p)!);
@@ -576,12 +631,12 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
           owner.set(e.tid, e.tid);
           stats.threads--;
           stats.processes++;
-          emitRaw(`spawn ${e.tid}`);
+          step({ op: "spawn", child: e.tid });
           fds.set(e.tid, new Map(fds.get(p)));
           restoreExec(e.tid);
           break;
         }
-        emit(p, "exec");
+        emit(p, { op: "exec" });
         delete programs[p]; // a new program: its snapshot or its command at exit names it
         restoreExec(p);
         brk.delete(p);
@@ -591,33 +646,37 @@ function replay(file: TraceFile, opts: ReplayOptions): Replay {
         break; // the +++ exited line ends the process
     }
   };
-  for (const e of events) {
+  /** A fork child whose fork will not be replayed: the events it waits with go now, and it waits no more. */
+  const release = (child: number): void => {
+    forkChildren.delete(child);
+    const held = waiting.get(child) ?? [];
+    waiting.delete(child);
+    for (const w of held) replayEvent(w);
+  };
+  const leave = (e: TraceEvent): void => {
     if (forkChildren.has(e.tid) && !owner.has(e.tid)) {
       if (!waiting.has(e.tid)) waiting.set(e.tid, []);
       waiting.get(e.tid)!.push(e);
     } else replayEvent(e);
-  }
-  // A child whose fork was not replayed (its parent had gone): its events stand alone.
-  for (const ws of waiting.values()) for (const w of ws) replayEvent(w);
-  const scenario = `${out.join("\n")}\n`;
-  if (check) {
-    // A process killed by a signal has no exit in the trace: its last state is where the replay ends.
-    for (const [pid, q] of exitSnapshots) {
-      const p = pid === first ? 0 : owner.get(pid);
-      const snap = p !== undefined && alive(p) ? q.shift() : undefined;
-      if (snap) check.compare(programName(snap), pid, snap.vmas, sys.process(p!).vmas());
-      check.unmatched += q.length;
-    }
-  }
-  check?.explainLostCalls(lostCalls);
-  return {
-    scenario,
-    stats,
-    programs,
-    traceLines,
-    traceTimes: traceTimes.length === traceLines.length ? traceTimes : [],
-    fidelity: check?.report() ?? null,
   };
+  const end = (): ReplayResult => {
+    // A child whose fork was not replayed (its parent had gone): its events stand alone.
+    for (const ws of waiting.values()) for (const w of ws) replayEvent(w);
+    waiting.clear();
+    runFaults();
+    if (check) {
+      // A process killed by a signal has no exit in the trace: its last state is where the replay ends.
+      for (const [pid, q] of exitSnapshots) {
+        const p = pid === first ? 0 : owner.get(pid);
+        const snap = p !== undefined && alive(p) ? q.shift() : undefined;
+        if (snap) check.compare(programName(snap), pid, snap.vmas, sys.process(p!).vmas());
+        check.unmatched += q.length;
+      }
+    }
+    check?.explainLostCalls(lostCalls);
+    return { stats, programs, fidelity: check?.report() ?? null, zeroPage };
+  };
+  return { stats, enter, leave, end };
 }
 
 /** The stats of a replay as a few lines of text. */
@@ -639,7 +698,8 @@ export function formatReplayStats(file: string, s: ReplayStats): string {
     `  page faults replayed: ${s.faults}; not replayed (memory not mapped in the replay, or not allowed): ${s.faultsSkipped}` +
       `${s.faultsSkipped ? ` (first at line ${s.faultsSkippedLines[0]})` : ""}; ` +
       `inside execve (part of the layout it built): ${s.faultsInExec}`,
-    `  unreadable lines: ${s.badLines.length}${s.badLines.length ? ` (first at line ${s.badLines[0]})` : ""}; calls never resumed: ${s.unfinished}; signals: ${s.signals}`,
+    `  unreadable lines: ${s.unreadable}${s.unreadable ? ` (first at line ${s.badLines[0]})` : ""}; calls never resumed: ${s.unfinished}; signals: ${s.signals}`,
+    ...(s.late ? [`  events later than the reorder window (the trace is not sorted by time): ${s.late}, replayed where they came`] : []),
     ...(s.cut ? ["  the file ends early (a gzip stream cut off): replayed as far as it goes"] : []),
   ].join("\n");
 }

@@ -4,7 +4,7 @@
 // must have reproduced. Pages throughout, as in scenarios.
 
 import { quoted } from "../quote.js";
-import { TraceSyntaxError } from "./strace.js";
+import { TraceSyntaxError } from "./events.js";
 
 const PAGE = 4096;
 
