@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { compare, compareTrace, type PolicyRun } from "../src/compare.js";
+import { htmlReport } from "../src/report/html.js";
 import { loadReplay } from "../src/trace/read.js";
 import { comparePolicies, headline } from "../src/comparison.js";
 import { tempDir } from "./support/temp.js";
@@ -138,6 +139,10 @@ describe("a recording compared as it streams", () => {
     expect(c.cost.foliosPerRootMax.policy).toBeGreaterThan(c.cost.foliosPerRootMax.baseline);
     expect(headline(c)).toMatch(/folios under one root anon_vma's lock at the anon_vma peak, at most [\d,]+ → [\d,]+/);
     expect(union.atAnonPeak.perRoot.folios.max).toBe(c.cost.foliosPerRootMax.policy);
+    // The HTML report has the per-program table: postgres's 15 processes hold the 17 refusals.
+    const html = await htmlReport(runs, "postgres", [c]);
+    expect(html).toContain("<h2>Per program (anon_vma refusals, merges, VMAs at exit)</h2>");
+    expect(html).toMatch(/<tr><td>postgres<\/td><td>15<\/td><td>17<\/td><td>121<\/td><td>3685<\/td><td>0<\/td>/);
   });
 });
 

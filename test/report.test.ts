@@ -23,13 +23,23 @@ describe("the HTML comparison report", () => {
     // Nothing to fetch: no scripts, no links, no external images.
     expect(html).not.toMatch(/<script|<link|src="http|href="http/);
     expect(html).toContain("<title>report &#60;test&#62; &#38; &#34;quotes&#34;</title>");
-    for (const h of ["Change against linux-6.18, in %", "VMA count along the op stream", "Merges by kind", "Refused merges by reason", "anon_vma chain length", "Lock sharing per root anon_vma", "rmap walk cost"]) {
-      expect(html).toContain(`<h2>${h}`);
-    }
+    const headings = [
+      "Change against linux-6.18, in %",
+      "VMA count along the op stream",
+      "Merges by kind",
+      "Refused merges by reason",
+      "anon_vma chain length",
+      "Folios under one root anon_vma&#39;s lock, at the anon_vma peak",
+      "VMAs under one root anon_vma&#39;s lock, at the anon_vma peak",
+      "rmap walk cost at the anon_vma peak",
+    ];
+    for (const h of headings) expect(html).toContain(`<h2>${h}`);
     // One unit per chart: nothing mixes a throughput into a cost.
     expect(html).not.toMatch(/ops\/s/);
-    // 7 charts + a strip map and a graph for each of the 3 runs.
-    expect((html.match(/<svg/g) ?? []).length).toBe(7 + 3 + 3);
+    // The charts + a strip map and a graph for each of the 3 runs.
+    expect((html.match(/<svg/g) ?? []).length).toBe(headings.length + 3 + 3);
+    // Not a trace: no per-program table.
+    expect(html).not.toContain("Per program");
     expect((html.match(/<g class="node anon_vma">/g) ?? []).length).toBeGreaterThanOrEqual(2);
   });
 

@@ -42,6 +42,22 @@ async function stripMap(run: PolicyRun, name: string): Promise<string> {
   });
 }
 
+/** For a trace: per program, the baseline's anon_vma refusals, merges and VMAs at exit, and each policy's. */
+function programTable(comparisons: PolicyComparison[]): string {
+  const first = comparisons.find((c) => c.programs);
+  if (!first?.programs) return "";
+  const withPrograms = comparisons.filter((c) => c.programs);
+  const cells = (x: { anonRefusals: { baseline: number; policy: number }; merges: { baseline: number; policy: number }; vmasAtExit: { baseline: number; policy: number } }, side: "baseline" | "policy") =>
+    [x.anonRefusals[side], x.merges[side], x.vmasAtExit[side]].map((v) => `<td>${v}</td>`).join("");
+  const head = [first.baseline, ...withPrograms.map((c) => c.policy)].map((p) => `<th colspan="3">${escapeHtml(p)}</th>`).join("");
+  const rows = first.programs.map((p, i) =>
+    `<tr><td>${escapeHtml(p.name)}</td><td>${p.processes}</td>${cells(p, "baseline")}${withPrograms.map((c) => cells(c.programs![i], "policy")).join("")}</tr>`,
+  );
+  return `<h2>Per program (anon_vma refusals, merges, VMAs at exit)</h2>
+<table><tr><th>program</th><th>processes</th>${head}</tr>
+${rows.join("\n")}</table>`;
+}
+
 /** The whole report for the runs of one comparison, led by each policy's comparison with the baseline. */
 export async function htmlReport(runs: PolicyRun[], title: string, comparisons: PolicyComparison[] = []): Promise<string> {
   const both = new Set(runs.map((r) => r.forkReuse)).size > 1;
@@ -109,20 +125,19 @@ export async function htmlReport(runs: PolicyRun[], title: string, comparisons: 
     "anon_vma chain length (faulted VMAs at the end)",
     await bars("VMAs", runs.flatMap((r) => Object.entries(r.chainHistogram).map(([len, n]) => ({ run: name(r), kind: `chain ${len}`, count: n })))),
   ]);
-  charts.push([
-    "Lock sharing per root anon_vma at the anon_vma peak (mean and max)",
-    await bars("per root", runs.flatMap((r) => [
-      { run: name(r), kind: "folios, mean", count: r.atAnonPeak.perRoot.folios.mean },
-      { run: name(r), kind: "folios, max", count: r.atAnonPeak.perRoot.folios.max },
-      { run: name(r), kind: "VMAs, mean", count: r.atAnonPeak.perRoot.vmas.mean },
-      { run: name(r), kind: "VMAs, max", count: r.atAnonPeak.perRoot.vmas.max },
-    ])),
-  ]);
+  // At the anon_vma peak (PolicyRun.atAnonPeak); one unit per chart.
+  const atPeak: [string, string, (r: PolicyRun) => { mean: number; max: number }][] = [
+    ["Folios under one root anon_vma's lock, at the anon_vma peak", "folios per root", (r) => r.atAnonPeak.perRoot.folios],
+    ["VMAs under one root anon_vma's lock, at the anon_vma peak", "VMAs per root", (r) => r.atAnonPeak.perRoot.vmas],
+  ];
+  for (const [h, unit, get] of atPeak) {
+    charts.push([h, await bars(unit, runs.flatMap((r) => [{ run: name(r), kind: "mean", count: get(r).mean }, { run: name(r), kind: "max", count: get(r).max }]))]);
+  }
   charts.push([
     "rmap walk cost at the anon_vma peak (each faulted VMA's first anonymous folio)",
     await bars("visited per walk", runs.flatMap((r) => [
-      { run: name(r), kind: "AVCs per walk", count: r.atAnonPeak.rmap.avcsPerWalk },
-      { run: name(r), kind: "VMAs per walk", count: r.atAnonPeak.rmap.vmasPerWalk },
+      { run: name(r), kind: "AVCs", count: r.atAnonPeak.rmap.avcsPerWalk },
+      { run: name(r), kind: "VMAs", count: r.atAnonPeak.rmap.vmasPerWalk },
     ])),
   ]);
   for (const r of runs) charts.push([`Address space of process ${r.detail?.proc ?? "-"} (${name(r)})`, await stripMap(r, name(r))]);
@@ -132,6 +147,7 @@ export async function htmlReport(runs: PolicyRun[], title: string, comparisons: 
       `<tr><td>${escapeHtml(name(r))}</td><td>${r.metrics.vmas.peak}</td><td>${Math.round(r.vmasMean)}</td><td>${r.vmasAtExit}</td>` +
       `<td>${anonRefusals(r.metrics)}</td><td>${mergeCount(r.metrics)}</td><td>${r.metrics.peak.anonVmas}</td><td>${r.metrics.peak.avcs}</td><td>${r.failedOps}</td></tr>`,
   );
+  const programs = programTable(comparisons);
   const lead = comparisons.length ? `<ul class="headlines">${comparisons.map((c) => `<li>${escapeHtml(headline(c))}</li>`).join("")}</ul>` : "";
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
@@ -146,6 +162,7 @@ ${GRAPH_STYLE}
 ${lead}
 <table><tr><th>policy</th><th>VMAs peak</th><th>VMAs mean</th><th>VMAs at exit</th><th>anon_vma refusals</th><th>merges</th><th>anon_vmas, peak</th><th>AVCs, peak</th><th>failed ops</th></tr>
 ${rows.join("\n")}</table>
+${programs}
 ${charts.map(([h, svg]) => `<section class="chart"><h2>${escapeHtml(h)}</h2>${svg}</section>`).join("\n")}
 ${graphs.join("\n")}
 </body></html>
