@@ -80,10 +80,7 @@ function runOne(r: usize): i32 {
       let v = mm.mmapFixed(m, start, pages, arg, load<u32>(r, 12) | mm.MAP_FIXED, <u32>x, <u64>y);
       return v < 0 ? <i32>v : 0;
     }
-    case OP_MUNMAP: {
-      if (!mm.reserveOp(m, start, start + pages, 0)) return ENOMEM;
-      return mm.munmapRange(m, start, start + pages);
-    }
+    case OP_MUNMAP: return mm.munmap(m, start, start + pages);
     case OP_MPROTECT: return mm.mprotect(m, start, pages, arg);
     case OP_MADVISE: return mm.madvise(m, start, pages, <i32>arg);
     case OP_MREMAP: {

@@ -173,8 +173,7 @@ export function mm_mmap(m: u32, start: f64, len: f64, prot: u32, flags: u32, fil
   return r < 0 ? <f64>r : <f64>at;
 }
 export function mm_munmap(m: u32, start: f64, len: f64): i32 {
-  if (!mm.reserveOp(m, page(start), page(start) + page(len), 0)) return ENOMEM;
-  let r = mm.munmapRange(m, page(start), page(start) + page(len));
+  let r = mm.munmap(m, page(start), page(start) + page(len));
   endReservedOp();
   return r;
 }

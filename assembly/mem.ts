@@ -39,6 +39,22 @@ let slowBias: u64 = 0;
 export const MAX_WASM_PAGES: i32 = 32768;
 // memory.grow stops at this many 64 KiB pages.
 let pageLimit: i32 = MAX_WASM_PAGES;
+/**
+ * Pages under the cap that only unmapping may use: the kernel can always
+ * unmap a whole VMA, so a run that has used up its memory can still tear down.
+ */
+const TEARDOWN_PAGES: i32 = 16;
+let tearingDown = false;
+
+/** Unmapping starts (it may use the teardown reserve) or ends. */
+export function setTearingDown(on: bool): void {
+  tearingDown = on;
+}
+
+/** The pages memory may grow to now: the cap, less the teardown reserve unless unmapping. */
+@inline function growLimit(): i32 {
+  return tearingDown ? pageLimit : max(0, pageLimit - TEARDOWN_PAGES);
+}
 
 /** An op reserved all it needs: its inner reservations cannot fail. */
 export function beginReservedOp(): void {
@@ -120,7 +136,7 @@ export function growPages(pages: i32): usize {
     heap.free(heap.alloc(16));
     heapClaimed = true;
   }
-  let before = memory.size() + pages > pageLimit ? -1 : memory.grow(pages);
+  let before = memory.size() + pages > growLimit() ? -1 : memory.grow(pages);
   if (before < 0) {
     growFailures++;
     return 0;
@@ -191,7 +207,7 @@ export class Pool {
     let perChunk = <u32>(WASM_PAGE / this.recordSize);
     // Refuse what memory could never hold before growing any of it.
     let missing = n - this.avail;
-    if (<u64>memory.size() + (<u64>missing + perChunk - 1) / perChunk > <u64>pageLimit) {
+    if (<u64>memory.size() + (<u64>missing + perChunk - 1) / perChunk > <u64>growLimit()) {
       growFailures++;
       return false;
     }

@@ -15,7 +15,7 @@ import { folioMapcount, folioMapping, folioNew, folios, setFolioMapping } from "
 import {
   PTE_PAGECACHE, PTE_ZERO, isFolio, ptCreate, ptFree, ptReserve, ptZap, pteGet, pteSet, tablesFor,
 } from "./pagetable";
-import { Pool, beginReservedOp } from "./mem";
+import { Pool, beginReservedOp, setTearingDown } from "./mem";
 import { vmaMergeExistingRange, vmaMergeNewRange, vmg, vmgFromVma, vmgNew } from "./merge";
 import { POLICY_USER, REFUSE_MAX_MAP_COUNT, countRefusal, countSplit, policy } from "./policy";
 import * as rm from "./rangemap";
@@ -318,6 +318,14 @@ export function munmapRange(mm: usize, start: u64, end: u64, keepEntries: bool =
   let vma = findVma(mm, start);
   if (vma == 0 || vmaStart(vma) >= end) return 0;
   return munmapVmas(mm, vma, start, end, keepEntries);
+}
+
+/** munmap(): reserves and unmaps [start, end); its memory may come from the teardown reserve. ENOMEM if even that is short. */
+export function munmap(mm: usize, start: u64, end: u64): i32 {
+  setTearingDown(true);
+  let r = reserveOp(mm, start, end, 0) ? munmapRange(mm, start, end) : ENOMEM;
+  setTearingDown(false);
+  return r;
 }
 
 /** munmapRange() from vma, the first VMA ending above start, which starts below end. */

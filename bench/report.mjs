@@ -135,5 +135,21 @@ export function writeBenchmarksMd(file, r) {
       ),
     );
   }
+  if (r.readers) {
+    const { scenario: s, strace: t } = r.readers;
+    parts.push(
+      "",
+      "## Readers",
+      "",
+      "A fresh process each; memory does not grow with the input's length.",
+      "",
+      table(["input", "s", "rate", "peak RSS, MB"], [
+        [`scenario, ${s.lines} lines, read`, s.readSeconds.toFixed(2), `${fmt(s.linesPerSecondRead / 1e6)} M lines/s`, ""],
+        [`scenario, ${s.lines} lines, run and its records printed (vmalab scenario)`, s.runSeconds.toFixed(2), `${fmt(s.linesPerSecondRun / 1e6)} M lines/s`, fmt(s.maxRssMb)],
+        [`strace, ${fmt(t.mb)} MB, replayed (vmalab trace)`, t.seconds.toFixed(2), `${fmt(t.mbPerSecond)} MB/s`, fmt(t.maxRssMb)],
+      ]),
+    );
+  }
+  if (r.fuzz) parts.push("", `Fuzz of the readers (test/fuzz.test.ts, ${r.fuzz.seconds} s): ${r.fuzz.passed ? "passed" : "failed"}; ${r.fuzz.summary}.`);
   writeFileSync(file, `${parts.join("\n")}\n`);
 }

@@ -1,6 +1,6 @@
 // npm run bench: runs the benchmarks, prints tables, checks the targets and
 // writes everything to bench/results/bench.json.
-//   node --expose-gc bench/run.mjs [--quick] [--only=rangemap|address-space|folios|workloads|traces]
+//   node --expose-gc bench/run.mjs [--quick] [--only=rangemap|address-space|folios|workloads|traces|readers]
 
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, release, totalmem } from "node:os";
@@ -8,6 +8,7 @@ import { benchAddressSpace } from "./address-space.mjs";
 import { benchFolios } from "./folios.mjs";
 import { benchRangeMap } from "./rangemap.mjs";
 import { median } from "./stats.mjs";
+import { benchFuzz, benchReaders } from "./readers.mjs";
 import { benchLongTrace, benchTraces } from "./traces.mjs";
 import { benchWorkloads } from "./workloads.mjs";
 import { scalingChart, writeBenchmarksMd } from "./report.mjs";
@@ -23,6 +24,8 @@ const folios = only && only !== "folios" ? null : await benchFolios({ quick, tim
 const workloads = only && only !== "workloads" ? null : await benchWorkloads({ quick, time });
 const traces = only && only !== "traces" ? null : benchTraces({ rounds: quick ? 1 : 3 });
 const longTrace = only && only !== "traces" ? null : benchLongTrace({ bytes: quick ? 2e8 : 1e9, rounds: quick ? 1 : 3 });
+const readers = only && only !== "readers" ? null : benchReaders({ quick });
+const fuzz = only && only !== "readers" ? null : benchFuzz({ seconds: quick ? 20 : 120 });
 
 const fmt = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
 // JS-heap deltas of the peers are approximate (GC timing); a non-positive one is unmeasurable.
@@ -144,13 +147,27 @@ if (traces) {
   target(`trace ingestion >= 25 MB/s of perf trace text, end to end (a ${fmt(l.mb)} MB trace of the corpus)`, l.mbPerSecond, 25, "MB/s", true);
   target(`peak RSS < 400 MB reading a ${fmt(l.mb)} MB trace`, l.maxRssMb, 400, "MB");
 }
+if (readers) {
+  const { scenario: s, strace: t } = readers;
+  console.log("\nReaders (a fresh process each)");
+  console.table([
+    { input: `scenario, ${s.lines} lines, read`, s: s.readSeconds.toFixed(2), rate: `${fmt(s.linesPerSecondRead / 1e6)} M lines/s`, "peak RSS, MB": "" },
+    { input: `scenario, ${s.lines} lines, run and printed`, s: s.runSeconds.toFixed(2), rate: `${fmt(s.linesPerSecondRun / 1e6)} M lines/s`, "peak RSS, MB": fmt(s.maxRssMb) },
+    { input: `strace, ${fmt(t.mb)} MB, replayed`, s: t.seconds.toFixed(2), rate: `${fmt(t.mbPerSecond)} MB/s`, "peak RSS, MB": fmt(t.maxRssMb) },
+  ]);
+  target("scenario reader >= 1 M lines/s", s.linesPerSecondRead / 1e6, 1, "M lines/s", true);
+}
+if (fuzz) {
+  console.log(`\nFuzz (test/fuzz.test.ts, ${fuzz.seconds} s): ${fuzz.passed ? "passed" : "FAILED"}; ${fuzz.summary}`);
+  target(`fuzz of the readers, ${fuzz.seconds} s: a clean run or a clean error every time`, fuzz.passed ? 1 : 0, 1, "", true);
+}
 console.log("Targets");
 console.table(targets);
 
 mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
 const out = new URL("./results/bench.json", import.meta.url);
 const machine = { cpu: cpus()[0]?.model, cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), kernel: release() };
-const results = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, machine, quick, rangemap, addressSpace, folios, workloads, traces, longTrace, targets };
+const results = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, machine, quick, rangemap, addressSpace, folios, workloads, traces, longTrace, readers, fuzz, targets };
 writeFileSync(out, JSON.stringify(results, null, 2));
 console.log(`wrote ${out.pathname}`);
 // A partial run (--only) keeps the full report of the last full run.

@@ -152,7 +152,7 @@ export class PolicyRunner implements ReplaySink {
     const { policy, forkReuse } = this.settings;
     const sys = System.createSync({ policy, forkReuse, zeroPage });
     this.sys = sys;
-    this.run = new ScenarioRun(sys, false);
+    this.run = new ScenarioRun(sys, { keep: false, reads: false });
     this.perProgram = programs ? new ProgramCounts(sys) : null;
     this.names = programs;
     return sys;

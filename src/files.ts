@@ -11,7 +11,7 @@ const WHY: Record<string, string> = {
   EISDIR: "is a directory, not a file",
   EACCES: "permission denied",
   ENOTDIR: "a part of the path is not a directory",
-  EIO: "the file cannot be read (an I/O error)",
+  EIO: "an I/O error",
   EINVAL: "the file cannot be read",
   ENAMETOOLONG: "the name is too long",
   EROFS: "the file system is read-only",
@@ -71,6 +71,50 @@ export async function streamText(path: string, onText: (text: string) => void): 
   return { cut: false };
 }
 
+/**
+ * Lines of text that comes in chunks (the last line without its newline too,
+ * unless the text was cut off there). A line longer than `maxLine` goes out
+ * as its first maxLine + 1 characters (the reader says it is too long), the
+ * rest of it is dropped: memory stays bounded whatever the input.
+ */
+export function lineSplitter(line: (l: string) => void, maxLine = 1 << 20): { push(chunk: string): void; end(cut: boolean): void } {
+  let rest = "";
+  let skipping = false; // inside an overlong line, already handed out
+  return {
+    push(chunk: string) {
+      let pos = 0;
+      let text = chunk;
+      if (rest) {
+        text = rest + chunk;
+        rest = "";
+      }
+      for (let nl = text.indexOf("\n", pos); nl >= 0; nl = text.indexOf("\n", pos)) {
+        if (!skipping) line(nl - pos > maxLine ? text.slice(pos, pos + maxLine + 1) : text.slice(pos, nl));
+        skipping = false;
+        pos = nl + 1;
+      }
+      rest = text.slice(pos);
+      if (!skipping && rest.length > maxLine) {
+        line(rest.slice(0, maxLine + 1));
+        skipping = true;
+      }
+      if (skipping) rest = "";
+    },
+    end(cut: boolean) {
+      if (rest && !cut && !skipping) line(rest);
+      rest = "";
+    },
+  };
+}
+
+/** A file's lines as it is read (see streamText); a line cut off by the end of a broken gzip stream is left out. */
+export async function streamLines(path: string, onLine: (line: string) => void, maxLine?: number): Promise<{ cut: boolean }> {
+  const lines = lineSplitter(onLine, maxLine);
+  const r = await streamText(path, (t) => lines.push(t));
+  lines.end(r.cut);
+  return r;
+}
+
 /** A file written as it goes (buffered), closed by `end`; errors name it. */
 export function openOutput(path: string): { write(text: string): void; end(): void } {
   let fd: number;
@@ -79,27 +123,38 @@ export function openOutput(path: string): { write(text: string): void; end(): vo
   } catch (err) {
     return fileError(err, path, "cannot write");
   }
-  let buffered: string[] = [];
-  let size = 0;
-  const flush = () => {
+  const out = buffered((text) => {
     try {
-      writeSync(fd, buffered.join(""));
+      writeSync(fd, text);
     } catch (err) {
       fileError(err, path, "cannot write");
     }
-    buffered = [];
+  });
+  return {
+    write: out.write,
+    end() {
+      out.flush();
+      closeSync(fd);
+    },
+  };
+}
+
+/** Text handed to `sink` in pieces of 64 KiB or more rather than a call per line; `flush` hands on the rest. */
+export function buffered(sink: (text: string) => void): { write(text: string): void; flush(): void } {
+  let parts: string[] = [];
+  let size = 0;
+  const flush = () => {
+    if (parts.length) sink(parts.join(""));
+    parts = [];
     size = 0;
   };
   return {
     write(text: string) {
-      buffered.push(text);
+      parts.push(text);
       size += text.length;
       if (size >= 1 << 16) flush();
     },
-    end() {
-      flush();
-      closeSync(fd);
-    },
+    flush,
   };
 }
 

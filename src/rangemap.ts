@@ -162,14 +162,18 @@ export class RangeMap {
   }
 
   /** vma_lookup for many pages at once: the value of the range containing each, or -1. */
-  findMany(addrs: Float64Array): Int32Array {
+  findMany(addrs: Float64Array | ArrayLike<number>): Int32Array {
+    if (addrs === null || typeof addrs !== "object" || typeof addrs.length !== "number") {
+      throw new VmalabError("EINVAL", `findMany takes an array of page numbers (a Float64Array is fastest), got ${String(addrs)}`);
+    }
+    const pages = addrs instanceof Float64Array ? addrs : Float64Array.from(addrs);
     const { ex, scratch, scratchBytes } = this.core;
     const h = this.h;
-    const out = new Int32Array(addrs.length);
+    const out = new Int32Array(pages.length);
     const batch = Math.floor(scratchBytes / 12);
-    for (let k = 0; k < addrs.length; k += batch) {
-      const n = Math.min(batch, addrs.length - k);
-      const part = addrs.subarray(k, k + n);
+    for (let k = 0; k < pages.length; k += batch) {
+      const n = Math.min(batch, pages.length - k);
+      const part = pages.subarray(k, k + n);
       for (let i = 0; i < n; i++) checkPage(part[i], "addr");
       new Float64Array(this.core.buffer, scratch, n).set(part);
       ex.rangemap_find_many(h, scratch, scratch + n * 8, n);

@@ -7,7 +7,7 @@ import { runOps, type ScenarioRecord } from "./scenario/run.js";
 import { anonVmaGraph, type AnonVmaGraph, lockChain, type LockChain } from "./anon-vma.js";
 import { metrics, type Metrics } from "./metrics.js";
 import { type MergePolicy, USER_POLICY_ID, userAction, userMergeableBridge } from "./policy.js";
-import { checkPage, Core, ERRNO, fail, VmalabError } from "./wasm.js";
+import { checkPage, checkProcessId, checkRange, Core, ERRNO, fail, VmalabError } from "./wasm.js";
 import { OP, type OpStream } from "./workload/stream.js";
 import { ADVICE, type Advice, permsString, PROT, type Prot, VM, vmFlagsFromString, vmFlagsString } from "./vmflags.js";
 
@@ -153,6 +153,21 @@ export function mmapFlags(backing: Backing, opts: MmapOptions): number {
   return flags;
 }
 
+function checkProt(prot: Prot): void {
+  if (typeof prot !== "string" || !Object.hasOwn(PROT, prot)) throw new VmalabError("EINVAL", `unknown protection '${String(prot)}' (none, r, rw, rx or rwx)`);
+}
+
+/** A backing as the scenario format has them: anon, shared-anon, or a named file from a page offset. */
+function checkBacking(b: Backing): void {
+  if (b === null || typeof b !== "object") throw new VmalabError("EINVAL", `a backing is an object such as { kind: "anon" }, got ${String(b)}`);
+  if (b.kind === "anon" || b.kind === "shared-anon") return;
+  if (b.kind !== "file") throw new VmalabError("EINVAL", `backing kind must be anon, shared-anon or file, got '${String((b as { kind: unknown }).kind)}'`);
+  if (typeof b.name !== "string" || b.name === "" || /[\s@]/.test(b.name)) {
+    throw new VmalabError("EINVAL", `a file backing needs a name (no spaces or '@'), got ${JSON.stringify(b.name)}`);
+  }
+  checkPage(b.pgoff, "pgoff");
+}
+
 /** The mremap flags (MREMAP_*) of the options; fixed implies maymove. */
 export function mremapFlags(opts: MremapOptions): number {
   let flags = opts.maymove ? MREMAP_MAYMOVE : 0;
@@ -174,6 +189,7 @@ export class System {
   private readonly mmapBase: number;
 
   private constructor(opts: SystemOptions) {
+    if (opts === null || typeof opts !== "object") throw new VmalabError("EINVAL", `System options are an object, got ${String(opts)}`);
     const policy = opts.policy ?? "linux-6.18";
     this.policy = typeof policy === "string" ? policy : policy.name;
     if (typeof policy === "string" && !(POLICIES as readonly string[]).includes(policy)) {
@@ -220,7 +236,7 @@ export class System {
 
   /** The process with this id (process 0 exists from the start). */
   process(id: number): Process {
-    const p = this.procs.get(id);
+    const p = this.procs.get(checkProcessId(id));
     if (!p) throw new VmalabError("ESRCH", `no process ${id}`);
     return p;
   }
@@ -245,12 +261,12 @@ export class System {
 
   /** A new process with an empty address space (one that was forked and has exec'd). */
   spawnEmpty(id: number): Process {
-    if (!Number.isSafeInteger(id) || id < 0) throw new VmalabError("EINVAL", `a process id is a whole number, got ${id}`);
     return this.spawn(id);
   }
 
   /** @internal */
   spawn(id: number, parent?: Process): Process {
+    checkProcessId(id);
     if (this.procs.has(id)) throw new VmalabError("EEXIST", `process ${id} exists`);
     const mm = parent ? this.core.ex.mm_fork(parent.mm, id) : this.core.ex.mm_create(id, this.mmapBase);
     if (mm === 0) throw new VmalabError("ENOMEM", "no memory for a new address space");
@@ -435,16 +451,17 @@ export class Process {
    * puts it. Returns the start page.
    */
   mmap(start: number | null, pages: number, prot: Prot, backing: Backing = { kind: "anon" }, opts: MmapOptions = {}): number {
-    if (start !== null) checkPage(start, "start");
+    if (start !== null) checkRange(start, pages, "ENOMEM", "mmap");
     checkPage(pages, "pages");
-    if (!(prot in PROT)) throw new VmalabError("EINVAL", `unknown protection '${prot}'`);
-    let flags = mmapFlags(backing, opts);
+    checkProt(prot);
+    checkBacking(backing);
+    let flags = mmapFlags(backing, opts ?? {});
     let file = 0;
     let pgoff = 0;
     if (backing.kind === "shared-anon") file = this.system.shmemId(pages);
     else if (backing.kind === "file") {
       file = this.system.fileId(backing.name);
-      pgoff = checkPage(backing.pgoff, "pgoff");
+      pgoff = backing.pgoff;
     }
     if (start !== null) flags |= MAP_FIXED;
     const r = this.ex.mm_mmap(this.mm, start ?? 0, pages, PROT[prot], flags, file, pgoff);
@@ -459,8 +476,8 @@ export class Process {
    * faulted as writes: how a trace replay starts from the layout execve built.
    */
   restore(start: number, pages: number, vmFlags: string, backing: Backing, anon: [number, number][] = []): void {
-    checkPage(start, "start");
-    checkPage(pages, "pages");
+    checkRange(start, pages, "ENOMEM", "restore");
+    checkBacking(backing);
     const { flags, unknown } = vmFlagsFromString(vmFlags);
     if (unknown.length) throw new VmalabError("EINVAL", `VmFlags vmalab does not model: ${unknown.join(" ")}`);
     for (const [at, n] of anon) {
@@ -489,44 +506,42 @@ export class Process {
   }
 
   munmap(start: number, pages: number): void {
-    checkPage(start, "start");
-    checkPage(pages, "pages");
+    checkRange(start, pages, "EINVAL", "munmap");
     if (pages === 0) throw new VmalabError("EINVAL", "munmap of 0 pages");
     const r = this.ex.mm_munmap(this.mm, start, pages);
     if (r < 0) fail(r, `munmap ${start} ${pages}`);
   }
 
   mprotect(start: number, pages: number, prot: Prot): void {
-    checkPage(start, "start");
-    checkPage(pages, "pages");
-    if (!(prot in PROT)) throw new VmalabError("EINVAL", `unknown protection '${prot}'`);
+    checkRange(start, pages, "ENOMEM", "mprotect");
+    checkProt(prot);
     const r = this.ex.mm_mprotect(this.mm, start, pages, PROT[prot]);
     if (r < 0) fail(r, `mprotect ${start} ${pages}`);
   }
 
   madvise(start: number, pages: number, advice: Advice): void {
-    checkPage(start, "start");
-    checkPage(pages, "pages");
-    if (!(advice in ADVICE)) throw new VmalabError("EINVAL", `unknown advice '${advice}'`);
+    checkRange(start, pages, "ENOMEM", "madvise");
+    if (typeof advice !== "string" || !Object.hasOwn(ADVICE, advice)) throw new VmalabError("EINVAL", `unknown advice '${String(advice)}'`);
     const r = this.ex.mm_madvise(this.mm, start, pages, ADVICE[advice]);
     if (r < 0) fail(r, `madvise ${start} ${pages} ${advice}`);
   }
 
   /** mremap; returns the new start page. */
   mremap(start: number, oldPages: number, newPages: number, opts: MremapOptions = {}): number {
-    checkPage(start, "start");
-    checkPage(oldPages, "oldPages");
+    checkRange(start, oldPages, "EFAULT", "mremap");
     checkPage(newPages, "newPages");
-    const to = opts.fixed === undefined ? 0 : checkPage(opts.fixed, "fixed");
-    const r = this.ex.mm_mremap(this.mm, start, oldPages, newPages, mremapFlags(opts), to);
+    const fixed = opts?.fixed;
+    if (fixed !== undefined) checkRange(fixed, newPages, "EINVAL", "mremap to");
+    const to = fixed ?? 0;
+    const r = this.ex.mm_mremap(this.mm, start, oldPages, newPages, mremapFlags(opts ?? {}), to);
     if (r < 0) fail(r, `mremap ${start} ${oldPages} ${newPages}`);
     return r;
   }
 
   /** Faults `pages` pages from `start` in order, reading or writing; EFAULT at the first inaccessible one. */
   touch(start: number, pages: number, access: "r" | "w"): void {
-    checkPage(start, "start");
-    checkPage(pages, "pages");
+    checkRange(start, pages, "EFAULT", "touch");
+    if (access !== "r" && access !== "w") throw new VmalabError("EINVAL", `touch access must be 'r' or 'w', got ${JSON.stringify(access)}`);
     const r = this.ex.mm_touch(this.mm, start, pages, access === "w" ? 1 : 0);
     if (r < 0) fail(r, `touch ${start} ${pages} ${access}`);
   }

@@ -63,10 +63,18 @@ const MNEMONICS: [number, string][] = [
 
 /** The smaps VmFlags line for vm_flags (soft-dirty is not shown: the reference kernel does not track it). */
 export function vmFlagsString(flags: number): string {
-  const out: string[] = [];
-  for (const [bit, name] of MNEMONICS) if (bit !== VM.SOFTDIRTY && flags & bit) out.push(name);
-  return out.join(" ");
+  let text = FLAG_STRINGS.get(flags);
+  if (text === undefined) {
+    const out: string[] = [];
+    for (const [bit, name] of MNEMONICS) if (bit !== VM.SOFTDIRTY && flags & bit) out.push(name);
+    text = out.join(" ");
+    // A run has a few dozen distinct vm_flags values: each is spelled once.
+    if (FLAG_STRINGS.size < 4096) FLAG_STRINGS.set(flags, text);
+  }
+  return text;
 }
+
+const FLAG_STRINGS = new Map<number, string>();
 
 const BY_MNEMONIC = new Map(MNEMONICS.map(([bit, name]) => [name, bit]));
 

@@ -40,10 +40,37 @@ export function fail(rc: number, what: string): never {
 
 /** Checks a page number coming from a caller. */
 export function checkPage(x: number, what: string): number {
-  if (!Number.isInteger(x) || x < 0 || x > MAX_PAGE) {
-    throw new VmalabError("EINVAL", `${what} must be an integer page number in [0, 2^53], got ${x}`);
+  if (typeof x !== "number" || !Number.isInteger(x) || x < 0 || x > MAX_PAGE) {
+    throw new VmalabError("EINVAL", `${what} must be an integer page number in [0, 2^53], got ${describe(x)}`);
   }
   return x;
+}
+
+/**
+ * Checks a range [start, start + pages) coming from a caller: both ends in
+ * [0, 2^53]. A range that ends past it fails with `errno`, what the syscall
+ * says of a range past TASK_SIZE.
+ */
+export function checkRange(start: number, pages: number, errno: string, what: string): void {
+  checkPage(start, "start");
+  checkPage(pages, "pages");
+  if (start > MAX_PAGE - pages) throw new VmalabError(errno, `${what}: [${start}, +${pages}) ends past page 2^53`);
+}
+
+/** The largest process id: ids cross the boundary as u32. */
+export const MAX_PROCESS_ID = 2 ** 32 - 1;
+
+/** Checks a process id coming from a caller: a whole number in [0, 2^32 - 1]. */
+export function checkProcessId(id: number, what = "a process id"): number {
+  if (typeof id !== "number" || !Number.isInteger(id) || id < 0 || id > MAX_PROCESS_ID) {
+    throw new VmalabError("EINVAL", `${what} must be a whole number from 0 to 4294967295, got ${describe(id)}`);
+  }
+  return id;
+}
+
+/** A value as an error message shows it: numbers as they are, the rest with their type. */
+function describe(x: unknown): string {
+  return typeof x === "number" ? String(x) : `${typeof x} ${JSON.stringify(x) ?? String(x)}`.slice(0, 80);
 }
 
 /** The raw exports of build/vmalab.wasm (see assembly/index.ts). */

@@ -62,7 +62,7 @@ export function apartRule(a: VmaInfo, b: VmaInfo): { rule: string; detail: strin
 /** Runs `ops[0..end)` under a policy; the system at that moment. */
 function runTo(ops: ScenarioOp[], end: number, opts: { policy: string; zeroPage?: boolean }): System {
   const sys = System.createSync({ policy: opts.policy, zeroPage: opts.zeroPage, maxMapCount: 1 << 30 });
-  const run = new ScenarioRun(sys);
+  const run = new ScenarioRun(sys, { keep: false, reads: false });
   for (let i = 0; i < end; i++) run.step(ops[i]);
   return sys;
 }
@@ -70,7 +70,7 @@ function runTo(ops: ScenarioOp[], end: number, opts: { policy: string; zeroPage?
 /** Where each process's moments are: the op before its exit (or the end), the op after its peak. */
 function moments(ops: ScenarioOp[], zeroPage?: boolean) {
   const sys = System.createSync({ maxMapCount: 1 << 30, zeroPage });
-  const run = new ScenarioRun(sys);
+  const run = new ScenarioRun(sys, { keep: false, reads: false });
   const exit = new Map<number, { op: number; vmas: number }>();
   const peak = new Map<number, { op: number; vmas: number }>();
   let current = 0;

@@ -63,8 +63,8 @@ describe.runIf(hasChromium)("the HTML report in a real browser", () => {
           };
         }),
       );
-      // Six metric charts and one strip map per run, each drawn with a size and marks.
-      expect(charts).toHaveLength(6 + runs.length);
+      // Seven metric charts (lock sharing in two, one unit each) and one strip map per run, each drawn with a size and marks.
+      expect(charts).toHaveLength(7 + runs.length);
       for (const c of charts) {
         expect(c.width, c.title).toBeGreaterThan(200);
         expect(c.height, c.title).toBeGreaterThan(40);

@@ -63,6 +63,24 @@ describe("workload generators", () => {
     expect(out).toMatch(/VMAs, final \/ peak/);
   });
 
+  test("vmalab workload stops at Ctrl-C during a set-up of millions of VMAs, at once", async () => {
+    const cli = new URL("../dist/cli/main.js", import.meta.url).pathname;
+    const child = spawn(process.execPath, [cli, "workload", "arena", "--vmas", "3000000", "--processes", "1", "--quiet"], { stdio: "pipe" });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    await new Promise((r) => setTimeout(r, 1500));
+    const t0 = performance.now();
+    child.kill("SIGINT");
+    const code = await new Promise((r) => child.on("close", r));
+    expect(code).toBe(130);
+    // A batch is 4,096 ops: the set-up stops within one, well under the many seconds the whole set-up takes.
+    expect(performance.now() - t0).toBeLessThan(3000);
+    expect(out).toMatch(/interrupted, the metrics so far/);
+    const ops = Number(/\bops\s+([\d,]+)/.exec(out)?.[1].replace(/,/g, ""));
+    expect(ops).toBeGreaterThan(0);
+    expect(ops).toBeLessThan(3_000_000);
+  });
+
   test("unknown workloads are EINVAL", async () => {
     await expect(runWorkload("jvm")).rejects.toThrow(/EINVAL: unknown workload 'jvm'/);
   });

@@ -7,6 +7,7 @@ import { anonRefusals, comparePolicies, headline, mergeCount, type PolicyCompari
 import type { Metrics } from "../metrics.js";
 import { htmlReport } from "../report/html.js";
 import { formatNumber, formatTable } from "../report/table.js";
+import { parseScenario } from "../scenario/parse.js";
 import { POLICIES } from "../system.js";
 import { formatReplayStats, type ReplayResult } from "../trace/replay.js";
 
@@ -74,12 +75,12 @@ const ROWS: [string, (r: PolicyRun, m: Metrics) => number][] = [
   ["rmap: AVCs visited per walk", (_, m) => m.rmap.avcsPerWalk],
   ["rmap: VMAs visited per walk", (_, m) => m.rmap.vmasPerWalk],
   ["at the anon_vma peak: anon_vmas", (r) => r.atAnonPeak.anonVmas],
-  ["  folios per root, mean", (r) => r.atAnonPeak.perRoot.folios.mean],
-  ["  folios per root, max", (r) => r.atAnonPeak.perRoot.folios.max],
-  ["  VMAs per root, mean", (r) => r.atAnonPeak.perRoot.vmas.mean],
-  ["  VMAs per root, max", (r) => r.atAnonPeak.perRoot.vmas.max],
-  ["  rmap: AVCs visited per walk", (r) => r.atAnonPeak.rmap.avcsPerWalk],
-  ["  rmap: VMAs visited per walk", (r) => r.atAnonPeak.rmap.vmasPerWalk],
+  ["at the anon_vma peak: folios per root, mean", (r) => r.atAnonPeak.perRoot.folios.mean],
+  ["at the anon_vma peak: folios per root, max", (r) => r.atAnonPeak.perRoot.folios.max],
+  ["at the anon_vma peak: VMAs per root, mean", (r) => r.atAnonPeak.perRoot.vmas.mean],
+  ["at the anon_vma peak: VMAs per root, max", (r) => r.atAnonPeak.perRoot.vmas.max],
+  ["at the anon_vma peak: rmap AVCs visited per walk", (r) => r.atAnonPeak.rmap.avcsPerWalk],
+  ["at the anon_vma peak: rmap VMAs visited per walk", (r) => r.atAnonPeak.rmap.vmasPerWalk],
   ["policy cost: folios moved", (_, m) => m.policyCost.foliosMoved],
   ["policy cost: chain links added", (_, m) => m.policyCost.chainLinksAdded],
   ["failed ops", (r) => r.failedOps],
@@ -150,8 +151,8 @@ export async function runCompare(opts: CompareCliOptions): Promise<PolicyRun[]> 
   let replay: ReplayResult | undefined;
   if (trace !== undefined) ({ runs, replay } = await compareTrace(trace, common));
   else {
-    const scenario = opts.scenario !== undefined ? readInput(opts.scenario) : workloadScenario(opts.workload!);
-    runs = await compare({ ...common, scenario });
+    const ops = opts.scenario !== undefined ? parseScenario(readInput(opts.scenario), opts.scenario) : parseScenario(workloadScenario(opts.workload!));
+    runs = await compare({ ...common, ops });
   }
   const both = opts.forkReuse === "both";
   const label = (r: PolicyRun) => runLabel(r, both);

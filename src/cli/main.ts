@@ -136,7 +136,7 @@ async function main(argv: string[]): Promise<number> {
       options: { policy: { type: "string", default: "linux-6.18" }, json: { type: "boolean", default: false }, "no-zero-page": { type: "boolean", default: false } },
     });
     if (positionals.length === 0) throw new UsageError("scenario needs at least one FILE");
-    runScenarioFiles(positionals, { policy: values.policy, zeroPage: !values["no-zero-page"] }, values.json);
+    await runScenarioFiles(positionals, { policy: values.policy, zeroPage: !values["no-zero-page"] }, values.json);
     return 0;
   }
   if (command === "kernel-check") {

@@ -1,13 +1,14 @@
 // `vmalab scenario FILE... [--policy NAME] [--json]`.
 
-import { readInput } from "../files.js";
-import { parseScenario } from "../scenario/parse.js";
-import { runOps, type ScenarioRecord } from "../scenario/run.js";
+import { buffered, streamLines } from "../files.js";
+import { MAX_LINE, ScenarioReader } from "../scenario/parse.js";
+import { type ScenarioRecord, ScenarioRun } from "../scenario/run.js";
 import { System, type SystemOptions } from "../system.js";
+import { VmalabError } from "../wasm.js";
 
-/** Human form of one record: dumps look like /proc/PID/maps in pages, with the VmFlags. */
-export function formatRecord(r: ScenarioRecord, ops: { line: number }[]): string {
-  if ("errno" in r) return `proc ${r.proc}: op ${r.op} (line ${ops[r.op].line}) failed: ${r.errno}`;
+/** Human form of one record (`line`: the line of the op that made it): dumps look like /proc/PID/maps in pages, with the VmFlags. */
+export function formatRecord(r: ScenarioRecord, line: number): string {
+  if ("errno" in r) return `proc ${r.proc}: op ${r.op} (line ${line}) failed: ${r.errno}`;
   if ("mapped" in r) {
     const who = r.mapped.length ? r.mapped.map(([p, pg]) => `${p}:${pg}`).join(" ") : "no anonymous page";
     return `proc ${r.proc}: rmap ${r.page} -> ${who}`;
@@ -20,16 +21,32 @@ export function formatRecord(r: ScenarioRecord, ops: { line: number }[]): string
   return [`proc ${r.proc}: dump ${r.dump} (${r.vmas.length} VMAs)`, ...lines].join("\n");
 }
 
-export function runScenarioFiles(files: string[], opts: SystemOptions, json: boolean): void {
+/**
+ * Runs each scenario file as it is read (memory does not grow with its
+ * length), printing each record as it comes; a bad line stops with its file
+ * and line, after what came before it ran.
+ */
+export async function runScenarioFiles(files: string[], opts: SystemOptions, json: boolean): Promise<void> {
+  const out = buffered((text) => process.stdout.write(text));
   for (const file of files) {
-    const ops = parseScenario(readInput(file), file);
-    const records = runOps(System.createSync(opts), ops);
-    if (json) {
-      console.log(JSON.stringify({ scenario: file }));
-      for (const r of records) console.log(JSON.stringify(r));
-    } else {
-      console.log(`== ${file}`);
-      for (const r of records) console.log(formatRecord(r, ops));
+    const reader = new ScenarioReader(file);
+    const run = new ScenarioRun(System.createSync(opts), { keep: false });
+    out.write(json ? `${JSON.stringify({ scenario: file })}\n` : `== ${file}\n`);
+    try {
+      const { cut } = await streamLines(
+        file,
+        (text) => {
+          const op = reader.line(text);
+          if (!op) return;
+          const r = run.step(op);
+          if (!r) return;
+          out.write(`${json ? JSON.stringify(r) : formatRecord(r, op.line)}\n`);
+        },
+        MAX_LINE,
+      );
+      if (cut) throw new VmalabError("EIO", `${file}: the file ends early (a gzip stream cut off)`);
+    } finally {
+      out.flush();
     }
   }
 }

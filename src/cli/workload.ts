@@ -18,11 +18,24 @@ export interface WorkloadCliOptions extends WorkloadOptions {
   scenarioOut?: string;
 }
 
+/** Seconds as the progress bar's ETA: rounded first (to 5 s past a minute), then split, so never "2m60s". */
+export function etaText(seconds: number): string {
+  if (!Number.isFinite(seconds)) return "?";
+  const s = seconds > 60 ? 5 * Math.round(seconds / 5) : Math.round(seconds);
+  const pad = (n: number) => String(n).padStart(2, "0");
+  if (s >= 3600) return `${Math.floor(s / 3600)}h${pad(Math.floor((s % 3600) / 60))}m`;
+  if (s >= 60) return `${Math.floor(s / 60)}m${pad(s % 60)}s`;
+  return `${s}s`;
+}
+
 export async function runWorkloadCli(o: WorkloadCliOptions): Promise<WorkloadRun> {
   // Set-up ops (about one per VMA and process) plus the ops asked for.
   const total = (o.ops ?? 20_000) + (o.vmas ?? 4000) + (o.processes ?? 4);
   const bar = !o.quiet && process.stderr.isTTY
-    ? new cliProgress.SingleBar({ format: "{bar} {percentage}% | {value}/{total} ops | {eta_formatted} left", stream: process.stderr }, cliProgress.Presets.shades_classic)
+    ? new cliProgress.SingleBar(
+        { format: "{bar} {percentage}% | {value}/{total} ops | {eta_formatted} left", stream: process.stderr, formatTime: (t: number) => etaText(t) },
+        cliProgress.Presets.shades_classic,
+      )
     : null;
   bar?.start(total, 0);
   let stop = false;

@@ -79,7 +79,7 @@ export function helperInput(ops: ScenarioOp[]): string {
         lines.push(`${o.op} ${i}`);
     }
   }
-  if (procs > 256) throw new KernelCheckError("kernel-check runs at most 256 processes");
+  if (procs > 256) throw new KernelCheckError(`kernel-check runs process ids 0 to 255 (the helper's table), got ${procs - 1}`);
   const header = [`arena ${top + 64}`, `procs ${procs}`, ...[...files].map(([name, k]) => `file ${k} ${name}`)];
   return [...header, ...lines, ""].join("\n");
 }

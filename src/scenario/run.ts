@@ -11,84 +11,110 @@ export type ScenarioRecord =
   | { dump: number; proc: number; vmas: DumpVma[] }
   | { rmap: number; proc: number; page: number; mapped: [number, number][] };
 
+/** What a run keeps: its records in `out` (`keep`), and whether it runs the ops that only read (dump, rmap). */
+export interface RunOptions {
+  keep?: boolean;
+  reads?: boolean;
+}
+
 /**
  * A scenario run in progress: the current process, the record counters, the
- * records so far. With `keep` false no record is kept, and dump and rmap,
- * which only read, are skipped: a run of any length in constant memory.
+ * records so far. Without `keep` no record is kept (each is returned), and
+ * without `reads` dump and rmap are skipped: a run of any length in
+ * constant memory.
  */
 export class ScenarioRun {
   readonly out: ScenarioRecord[] = [];
   private readonly dumps = new Map<number, number>();
   private rmaps = 0;
   private current = 0;
+  private readonly keep: boolean;
+  private readonly reads: boolean;
 
   constructor(
     private readonly sys: System,
-    private readonly keep = true,
-  ) {}
-
-  /** One op; a failed syscall becomes an errno record, which it returns (null when the op succeeded). */
-  step(op: ScenarioOp): ScenarioRecord | null {
-    try {
-      this.apply(op);
-      return null;
-    } catch (err) {
-      if (!(err instanceof VmalabError)) throw err;
-      const record = { op: op.index, proc: this.current, errno: err.code };
-      if (this.keep) this.out.push(record);
-      return record;
-    }
+    opts: RunOptions = {},
+  ) {
+    this.keep = opts.keep !== false;
+    this.reads = opts.reads !== false;
   }
 
-  private apply(op: ScenarioOp): void {
+  /** One op; returns its record (a failed syscall's errno, a dump, an rmap), or null. */
+  step(op: ScenarioOp): ScenarioRecord | null {
+    let record: ScenarioRecord | null;
+    // A failed syscall is an errno record, its error's stack never shown: taking one costs more than the op.
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      record = this.apply(op);
+    } catch (err) {
+      if (!(err instanceof VmalabError)) {
+        Error.stackTraceLimit = stackTraceLimit;
+        throw err;
+      }
+      record = { op: op.index, proc: this.current, errno: err.code };
+    } finally {
+      Error.stackTraceLimit = stackTraceLimit;
+    }
+    if (record && this.keep) this.out.push(record);
+    return record;
+  }
+
+  private apply(op: ScenarioOp): ScenarioRecord | null {
     if (op.op === "proc") {
       this.sys.process(op.id);
       this.current = op.id;
-      return;
+      return null;
     }
     // A spawned process needs nothing of the current one (which may have exited).
     if (op.op === "spawn") {
       this.sys.spawnEmpty(op.child);
-      return;
+      return null;
     }
     const p = this.sys.process(this.current);
     switch (op.op) {
       case "mmap":
         p.mmap(op.start, op.pages, op.prot, op.backing, op.opts);
-        return;
+        return null;
       case "munmap":
-        return p.munmap(op.start, op.pages);
+        p.munmap(op.start, op.pages);
+        return null;
       case "mprotect":
-        return p.mprotect(op.start, op.pages, op.prot);
+        p.mprotect(op.start, op.pages, op.prot);
+        return null;
       case "madvise":
-        return p.madvise(op.start, op.pages, op.advice);
+        p.madvise(op.start, op.pages, op.advice);
+        return null;
       case "mremap":
         p.mremap(op.start, op.oldPages, op.newPages, op.opts);
-        return;
+        return null;
       case "touch":
-        return p.touch(op.start, op.pages, op.access);
+        p.touch(op.start, op.pages, op.access);
+        return null;
       case "restore":
-        return p.restore(op.start, op.pages, op.vmFlags, op.backing, op.anon);
+        p.restore(op.start, op.pages, op.vmFlags, op.backing, op.anon);
+        return null;
       case "fork":
         p.fork(op.child);
-        return;
+        return null;
       case "exit":
-        return p.exit();
+        p.exit();
+        return null;
       case "exec":
         p.exec();
-        return;
+        return null;
       case "rmap":
-        if (!this.keep) return;
-        this.out.push({ rmap: this.rmaps++, proc: this.current, page: op.page, mapped: p.rmap(op.page).mappings });
-        return;
+        if (!this.reads) return null;
+        return { rmap: this.rmaps++, proc: this.current, page: op.page, mapped: p.rmap(op.page).mappings };
       case "dump": {
-        if (!this.keep) return;
+        if (!this.reads) return null;
         const k = this.dumps.get(this.current) ?? 0;
         this.dumps.set(this.current, k + 1);
         const vmas = p.vmas().map((v): DumpVma => [v.start, v.end, v.perms, v.kind, v.anonPages, v.flags]);
-        this.out.push({ dump: k, proc: this.current, vmas });
+        return { dump: k, proc: this.current, vmas };
       }
     }
+    return null;
   }
 }
 

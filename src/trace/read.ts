@@ -3,7 +3,7 @@
 // by the first line) -> the reorder window (events.ts) -> the replay
 // (replay.ts) -> the ops to a sink, as they are made.
 
-import { openOutput, streamText } from "../files.js";
+import { lineSplitter, openOutput, streamLines } from "../files.js";
 import { formatOp } from "../scenario/format.js";
 import type { ScenarioOp } from "../scenario/parse.js";
 import { EventWindow, TraceSyntaxError, type TraceReader } from "./events.js";
@@ -52,30 +52,6 @@ class TraceIngest {
   }
 }
 
-/** Lines of text that comes in chunks (the last line without its newline too, unless the text was cut off there). */
-function lineSplitter(line: (l: string) => void): { push(chunk: string): void; end(cut?: boolean): void } {
-  let rest = "";
-  return {
-    push(chunk: string) {
-      let pos = 0;
-      let text = chunk;
-      if (rest) {
-        text = rest + chunk;
-        rest = "";
-      }
-      for (let nl = text.indexOf("\n", pos); nl >= 0; nl = text.indexOf("\n", pos)) {
-        line(text.slice(pos, nl));
-        pos = nl + 1;
-      }
-      rest = text.slice(pos);
-    },
-    end(cut = false) {
-      if (rest && !cut) line(rest);
-      rest = "";
-    },
-  };
-}
-
 /**
  * Replays a recording on disk (plain or gzip, see file.ts) as it is read,
  * each op to `sink`. Memory does not grow with the trace's length.
@@ -87,10 +63,8 @@ export async function replayTraceFile(path: string, opts: ReplayOptions = {}, si
     (l, n) => ingest!.line(l, n),
     path,
   );
-  const lines = lineSplitter((l) => recording.line(l));
   try {
-    const { cut } = await streamText(path, (t) => lines.push(t));
-    lines.end(cut);
+    const { cut } = await streamLines(path, (l) => recording.line(l));
     recording.end();
     return ingest!.end(cut, recording.lineNo);
   } catch (err) {
@@ -174,6 +148,6 @@ export function traceToScenario(input: string | TraceFile, opts: ReplayOptions =
   let n = file.firstLine;
   const lines = lineSplitter((l) => ingest.line(l, n++));
   lines.push(file.text);
-  lines.end();
+  lines.end(false);
   return { ...k.held(ingest.end(false, n - 1)), scenario: text.join("") };
 }

@@ -5,10 +5,11 @@
 // A name ending in .gz is written gzip-compressed.
 
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { release, tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { gzipSync } from "node:zlib";
+import { checkOutput, writeOutput } from "../files.js";
 import { probeHost } from "../kernel/host.js";
 import { nativeBinary } from "../native.js";
 import { VmalabError } from "../wasm.js";
@@ -61,7 +62,9 @@ interface Recording {
   check: boolean;
 }
 
-function prepare(cmd: string, args: string[], opts: RecordOptions): Recording {
+function prepare(cmd: string, args: string[], out: string, opts: RecordOptions): Recording {
+  if (!findProgram(cmd)) throw new VmalabError("ENOENT", `no program '${cmd}' to record (not a file, nor found in PATH)`);
+  checkOutput(out);
   const tracer = opts.tracer ?? defaultTracer();
   const check = opts.check === true;
   if (check && tracer !== "perf") {
@@ -71,11 +74,11 @@ function prepare(cmd: string, args: string[], opts: RecordOptions): Recording {
   const helper = check ? nativeBinary("snapshot-helper", "record --check") : "";
   const dir = mkdtempSync(join(tmpdir(), "vmalab-record-"));
   const program = check ? [helper, join(dir, "snapshots"), "--", cmd, ...args] : [cmd, ...args];
-  const out = join(dir, "trace");
+  const traced = join(dir, "trace");
   const argv =
     tracer === "perf"
-      ? ["trace", "--sort-events", "-m", PERF_BUFFER, "-e", [...TRACED, ...FAULTS].join(","), "-o", out, "--", ...program]
-      : ["-f", "-q", "-e", `trace=${TRACED.join(",")}`, "-e", "signal=none", "-o", out, "--", ...program];
+      ? ["trace", "--sort-events", "-m", PERF_BUFFER, "-e", [...TRACED, ...FAULTS].join(","), "-o", traced, "--", ...program]
+      : ["-f", "-q", "-e", `trace=${TRACED.join(",")}`, "-e", "signal=none", "-o", traced, "--", ...program];
   const header: Record<string, string> = {
     program: opts.program ?? basename(cmd),
     ...(opts.version ? { version: opts.version } : {}),
@@ -87,6 +90,20 @@ function prepare(cmd: string, args: string[], opts: RecordOptions): Recording {
     ...(check ? { recorder: "snapshot-helper" } : {}),
   };
   return { tracer, argv, dir, header, check };
+}
+
+/** Whether `cmd` names a program that can be run: a path to an executable file, or one found in PATH. */
+function findProgram(cmd: string): boolean {
+  const runnable = (path: string) => {
+    try {
+      accessSync(path, constants.X_OK);
+      return statSync(path).isFile();
+    } catch {
+      return false;
+    }
+  };
+  if (cmd.includes("/")) return runnable(cmd);
+  return (process.env.PATH ?? "").split(":").some((dir) => dir !== "" && runnable(join(dir, cmd)));
 }
 
 /** Puts the recording together in `out` once the tracer has exited; returns the program's exit status. */
@@ -107,7 +124,7 @@ function finish(rec: Recording, status: number | null, error: Error | undefined,
     if (rec.check && (status === 125 || status === 127)) throw new VmalabError("ENOENT", `record --check: '${rec.header.command}' did not start`);
     const snapshots = rec.check ? readFileSync(join(rec.dir, "snapshots"), "utf8").split("\n").filter(Boolean) : [];
     const text = formatTraceFile(rec.header, snapshots, trace);
-    writeFileSync(out, out.endsWith(".gz") ? gzipSync(text) : text);
+    writeOutput(out, out.endsWith(".gz") ? gzipSync(text) : text);
     return status ?? 128;
   } finally {
     rmSync(rec.dir, { recursive: true, force: true });
@@ -116,7 +133,7 @@ function finish(rec: Recording, status: number | null, error: Error | undefined,
 
 /** Runs `cmd args...` under the tracer and writes the recording to `out`; returns the program's exit status. */
 export function recordTrace(cmd: string, args: string[], out: string, opts: RecordOptions = {}): number {
-  const rec = prepare(cmd, args, opts);
+  const rec = prepare(cmd, args, out, opts);
   const r = spawnSync(rec.tracer, rec.argv, { stdio: "inherit" });
   return finish(rec, r.status, r.error, out);
 }
@@ -127,7 +144,7 @@ export function recordTrace(cmd: string, args: string[], out: string, opts: Reco
  * with the program's exit status once the recording is written.
  */
 export function startRecording(cmd: string, args: string[], out: string, opts: RecordOptions = {}): Promise<number> {
-  const rec = prepare(cmd, args, opts);
+  const rec = prepare(cmd, args, out, opts);
   return new Promise((resolve, reject) => {
     const child = spawn(rec.tracer, rec.argv, { stdio: ["ignore", "ignore", "inherit"] });
     let error: Error | undefined;

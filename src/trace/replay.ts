@@ -52,6 +52,8 @@ export interface ReplayStats extends ParseStats {
   calls: Record<string, number>;
   /** Calls that failed in the trace (not replayed). */
   failed: number;
+  /** Calls of a process the replay does not have (it exited, or the trace never showed it being born): not replayed. */
+  callsWithoutProcess: number;
   /** Syscalls vmalab does not model, by name (not replayed). */
   unknown: Record<string, number>;
   /** Calls whose return the trace shows without their arguments (not replayed), by name. */
@@ -167,6 +169,7 @@ export const newReplayStats = (): ReplayStats => ({
   ...newParseStats(),
   calls: {},
   failed: 0,
+  callsWithoutProcess: 0,
   argsLost: {},
   returnsInferred: {},
   returnsLost: {},
@@ -266,7 +269,7 @@ export function startReplay(head: RecordingHead, opts: ReplayOptions = {}, sink?
   const exitSnapshots = snapshotQueues(head.snapshots, "exit");
   const check = head.snapshots.length ? new FidelityCheck((header.thp as ThpMode | undefined) ?? "never") : null;
   const recorded = header.recorder !== undefined;
-  const run = new ScenarioRun(sys, false);
+  const run = new ScenarioRun(sys, { keep: false, reads: false });
   let eventLine = 0; // the trace line of the event being replayed
   let eventTime: number | undefined;
   const owner = new Map<number, number>(); // tid -> process id
@@ -489,6 +492,7 @@ export function startReplay(head: RecordingHead, opts: ReplayOptions = {}, sink?
     if (!alive(p) && !(e.name === "execve" && untilExec.has(e.tid))) {
       // Its process has exited (or never was replayed): a child it forked stands alone, its events not held.
       if (CLONES.has(e.name) && inferred !== null && inferred > 0) release(inferred);
+      stats.callsWithoutProcess++;
       return;
     }
     const a = e.args;
@@ -498,6 +502,13 @@ export function startReplay(head: RecordingHead, opts: ReplayOptions = {}, sink?
       const pg = pageAt(addr);
       if (pg === null) unreadable(stats, strict, e.line, `${e.name}: ${quoted(String(addr))} is not a page address (cut off or corrupted)`);
       return pg;
+    };
+    /** A length argument in pages; one no address space holds (past TASK_SIZE) is an unreadable line. */
+    const length = (bytes: number): number | null => {
+      const n = Number.isSafeInteger(bytes) && bytes >= 0 ? pagesOf(bytes) : Number.NaN;
+      if (n <= TASK_SIZE_PAGES) return n;
+      unreadable(stats, strict, e.line, `${e.name}: a length of ${quoted(String(bytes))} bytes is past any address space (cut off or corrupted)`);
+      return null;
     };
     switch (e.name) {
       case "openat":
@@ -536,7 +547,8 @@ export function startReplay(head: RecordingHead, opts: ReplayOptions = {}, sink?
       case "mmap": {
         const [, len, pr, fl, fd, off] = a;
         const start = page(ret);
-        if (start === null) break;
+        const pages = length(num(len));
+        if (start === null || pages === null) break;
         const flags = flagSet(fl);
         let backing: Backing = { kind: "anon" };
         if (flags.has("MAP_ANONYMOUS")) {
@@ -549,18 +561,19 @@ export function startReplay(head: RecordingHead, opts: ReplayOptions = {}, sink?
         if (flags.has("MAP_NORESERVE")) opts.noreserve = true;
         if (flags.has("MAP_GROWSDOWN")) opts.growsdown = true;
         if (flags.has("MAP_STACK")) opts.stack = true;
-        emit(p, { op: "mmap", start, pages: pagesOf(num(len)), prot: prot(pr, "mmap"), backing, opts });
+        emit(p, { op: "mmap", start, pages, prot: prot(pr, "mmap"), backing, opts });
         break;
       }
       case "munmap": {
         const start = page(num(a[0]));
-        if (start !== null) emit(p, { op: "munmap", start, pages: pagesOf(num(a[1])) });
+        const pages = length(num(a[1]));
+        if (start !== null && pages !== null) emit(p, { op: "munmap", start, pages });
         break;
       }
       case "mprotect": {
         const start = page(num(a[0]));
-        if (start === null) break;
-        const pages = pagesOf(num(a[1]));
+        const pages = length(num(a[1]));
+        if (start === null || pages === null) break;
         reconstruct(p, start, pages);
         emit(p, { op: "mprotect", start, pages, prot: prot(a[2], "mprotect") });
         break;
@@ -572,8 +585,8 @@ export function startReplay(head: RecordingHead, opts: ReplayOptions = {}, sink?
           break;
         }
         const start = page(num(a[0]));
-        if (start === null) break;
-        const pages = pagesOf(num(a[1]));
+        const pages = length(num(a[1]));
+        if (start === null || pages === null) break;
         reconstruct(p, start, pages);
         emit(p, { op: "madvise", start, pages, advice });
         break;
@@ -581,14 +594,15 @@ export function startReplay(head: RecordingHead, opts: ReplayOptions = {}, sink?
       case "mremap": {
         const start = page(num(a[0]));
         const to = page(ret);
-        if (start === null || to === null) break;
-        const oldPages = pagesOf(num(a[1]));
+        const oldPages = length(num(a[1]));
+        const newPages = length(num(a[2]));
+        if (start === null || to === null || oldPages === null || newPages === null) break;
         const flags = flagSet(a[3]);
         reconstruct(p, start, oldPages);
         const opts: MremapOptions = {};
         if (to !== start || flags.has("MREMAP_FIXED")) opts.fixed = to;
         if (flags.has("MREMAP_DONTUNMAP")) opts.dontunmap = true;
-        emit(p, { op: "mremap", start, oldPages, newPages: pagesOf(num(a[2])), opts });
+        emit(p, { op: "mremap", start, oldPages, newPages, opts });
         break;
       }
       case "brk": {
@@ -689,7 +703,7 @@ export function formatReplayStats(file: string, s: ReplayStats): string {
   return [
     `${file}: ${s.lines} lines, ${calls} syscalls (${list(s.calls)})`,
     `  processes ${s.processes}, threads ${s.threads}, execs ${s.execs}; ${s.ops} scenario ops`,
-    `  not replayed: failed in the trace ${s.failed}; unknown syscalls: ${list(s.unknown)}; ` +
+    `  not replayed: failed in the trace ${s.failed}; of a process the replay does not have (exited, or never seen being born): ${s.callsWithoutProcess}; unknown syscalls: ${list(s.unknown)}; ` +
       `arguments lost by the tracer: ${list(s.argsLost)}; returns lost: ${list(s.returnsLost)}`,
     `  returns the tracer lost, replayed as their arguments imply: ${list(s.returnsInferred)}`,
     `  approximated: ${list(s.approximated)}`,

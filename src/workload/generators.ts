@@ -85,9 +85,14 @@ export function* workloadBatches(name: WorkloadName, sys: System, opts: Workload
   let nextId = processes;
   const live: Proc[] = [];
 
-  // Set-up: process 0's layout, then the others as fork children (zygote-like) or built alike.
-  const layout = (p: number, slots: number) => {
+  // Set-up: process 0's layout, then the others as fork children (zygote-like) or built alike,
+  // in batches like the rest (a run of millions of VMAs is interruptible while it is built).
+  const layout = function* (p: number, slots: number): Generator<OpStream> {
     for (let i = 0; i < slots; i++) {
+      if (s.length >= batch) {
+        yield s;
+        s.clear();
+      }
       const start = at(i);
       switch (name) {
         case "arena":
@@ -108,9 +113,13 @@ export function* workloadBatches(name: WorkloadName, sys: System, opts: Workload
   };
   // Process 0's slots faulted at set-up: a fork child shares their anon_vmas.
   const faultedAtSetup = new Set<number>();
-  layout(0, slotsPer);
+  yield* layout(0, slotsPer);
   live.push({ id: 0, slots: slotsPer });
   for (let p = 1; p < processes; p++) {
+    if (s.length >= batch) {
+      yield s;
+      s.clear();
+    }
     s.fork(0, p);
     live.push({ id: p, slots: slotsPer });
   }
