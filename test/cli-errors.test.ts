@@ -52,6 +52,10 @@ describe("the command line as a user meets it", () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toBe("vmalab: ENOENT: /nonexistent/dir/x.txt: cannot write: no such file\n");
     expect(r.stdout).toBe("");
+    const proc = vmalab("compare", "--workload", "random", "--ops", "10", "--policy", "linux-6.18", "--json", "/proc/version");
+    expect(proc.status).toBe(2);
+    expect(proc.stderr).toMatch(/^vmalab: (EIO|EACCES): \/proc\/version: cannot write: /);
+    noStack(proc.stderr);
   });
 
   test("stray arguments and out-of-range numbers are refused", () => {
