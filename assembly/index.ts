@@ -17,6 +17,7 @@ import {
 import * as mm from "./mm";
 import { mergeLogBuffer, mergeLogClear, mergeLogCount, mergeLogDropped, mergeLogEnable } from "./mergelog";
 import { mremap } from "./mremap";
+import { setKernel } from "./kernel";
 import { setPolicy, stat as policyStat } from "./policy";
 import { isFolio, ptBytes, ptCount, pteWalk, pteWalkNext, walkPte } from "./pagetable";
 import * as rmap from "./rmap";
@@ -227,6 +228,10 @@ export function sys_set_zero_page(on: bool): void {
 }
 export function sys_set_overcommit_never(on: bool): void {
   mm.setOvercommitNever(on);
+}
+/** The kernel line modelled (kernel.ts KERNEL_*: 601, 612, 618). */
+export function sys_set_kernel(v: i32): void {
+  setKernel(v);
 }
 /** The merge policy (policy.ts POLICY_*) and, for a user policy, what its merges of different anon_vmas do (USER_*). */
 export function sys_set_policy(p: i32, userAction: i32): void {

@@ -3,6 +3,7 @@
 // the mergeability predicates and commit. All state of one attempt travels in
 // `vmg`, the vma_merge_struct.
 
+import { KERNEL_6_16, since } from "./kernel";
 import { anonVmaChainUnion, anonVmaUnshared, avId, chainIsSingular, chainLength, dupAnonVma, unlinkAnonVmas, vmaAdjust } from "./anon_vma";
 import { SIDE_NOT_ADJACENT, logBegin, logEnd, mergeLogOn } from "./mergelog";
 import { mmPt, vmaStore } from "./mm";
@@ -102,10 +103,11 @@ function mergeableAnonVma(mergeNext: bool): i32 {
     return askUser(mergeNext ? 1 : 0, tgt, src, srcAnon);
   }
   if (policy == POLICY_CHAIN_UNION_2010 || srcAnon == tgtAnon) return OK;
-  if (policy == POLICY_LINUX_PRE_616) {
+  if (policy == POLICY_LINUX_PRE_616 || !since(KERNEL_6_16)) {
     // <= 6.15: the fork check is on the target, and an unfaulted target's empty chain fails it too.
     if ((srcAnon == 0 || tgtAnon == 0) && chainIsSingular(tgt)) return OK;
-    return srcAnon != 0 && tgtAnon != 0 ? REFUSE_ANON_DIFFERENT : REFUSE_ANON_FORKED_TARGET;
+    if (srcAnon == 0 || tgtAnon == 0) return REFUSE_ANON_FORKED_TARGET;
+    return policy == POLICY_MATENA_2022 && anonVmaUnshared(srcAnon) ? OK : REFUSE_ANON_DIFFERENT;
   }
   // 6.18.8: the fork check is on the VMA whose anon_vma survives.
   // Case 1: tgt will take src's anon_vma (dup_anon_vma).

@@ -15,6 +15,7 @@ import { folioMapcount, folioMapping, folioNew, folios, setFolioMapping } from "
 import {
   PTE_PAGECACHE, PTE_ZERO, isFolio, ptCreate, ptFree, ptReserve, ptZap, pteGet, pteSet, tablesFor,
 } from "./pagetable";
+import { KERNEL_6_7, since } from "./kernel";
 import { Pool, beginReservedOp, setTearingDown } from "./mem";
 import { vmaMergeExistingRange, vmaMergeNewRange, vmg, vmgFromVma, vmgNew } from "./merge";
 import { POLICY_USER, REFUSE_MAX_MAP_COUNT, countRefusal, countSplit, policy } from "./policy";
@@ -457,7 +458,7 @@ export function mmapFixed(mm: usize, start: u64, len: u64, prot: u32, flags: u32
   if (shared) vmFlags |= VM_SHARED | VM_MAYSHARE;
   if ((flags & MAP_GROWSDOWN) != 0) vmFlags |= VM_GROWSDOWN;
   // 6.7+: stacks are not backed by huge pages (calc_vm_flag_bits).
-  if ((flags & MAP_STACK) != 0) vmFlags |= VM_NOHUGEPAGE;
+  if ((flags & MAP_STACK) != 0 && since(KERNEL_6_7)) vmFlags |= VM_NOHUGEPAGE;
   // MAP_NORESERVE is honoured where overcommit is allowed.
   if ((flags & MAP_NORESERVE) != 0 && !overcommitNever) vmFlags |= VM_NORESERVE;
   if (file == 0) pgoff = start; // a private anonymous VMA's pgoff is its page index
@@ -641,7 +642,7 @@ function mprotectFixup(mm: usize, vma: usize, prev: usize, start: u64, end: u64,
   if (newflags == oldflags) return vma;
   if ((newflags & VM_WRITE) != 0) {
     if ((oldflags & (VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE)) == 0) newflags |= VM_ACCOUNT;
-  } else if ((oldflags & VM_ACCOUNT) != 0 && vmaIsAnonymous(vma) && vmaAnonVma(vma) == 0) {
+  } else if (since(KERNEL_6_7) && (oldflags & VM_ACCOUNT) != 0 && vmaIsAnonymous(vma) && vmaAnonVma(vma) == 0) {
     newflags &= ~VM_ACCOUNT;
   }
   let v = vmaModify(mm, prev, vma, start, end, newflags);

@@ -2,6 +2,7 @@
 // (MAYMOVE/FIXED, DONTUNMAP) and the 6.17 move of a range spanning VMAs.
 
 import { EFAULT, EINVAL, ENOMEM } from "./errno";
+import { KERNEL_6_17, since } from "./kernel";
 import { anonVmaClone, anonVmaUnshared, unlinkAnonVmas } from "./anon_vma";
 import { ptCount, ptMove, ptMoveFolios, ptReindexFolios, ptSharesFolios } from "./pagetable";
 import { POLICY_MATENA_2022, countFoliosMoved, policy } from "./policy";
@@ -98,6 +99,7 @@ export function mremap(mm: usize, addr: u64, oldLen: u64, newLen: u64, flags: u3
   if ((fixed || dontunmap) && (flags & MREMAP_MAYMOVE) == 0) return EINVAL;
   if (dontunmap && oldLen != newLen) return EINVAL;
   if (newLen == 0) return EINVAL;
+  if (!since(KERNEL_6_17)) return mremapBefore617(mm, addr, oldLen, newLen, flags, newAddr);
   if (fixed && newAddr < addr + oldLen && addr < newAddr + newLen) return EINVAL;
   let vma = vmaLookup(mm, addr);
   if (vma == 0) return EFAULT;
@@ -126,6 +128,11 @@ export function mremap(mm: usize, addr: u64, oldLen: u64, newLen: u64, flags: u3
     if (oldLen > newLen) munmapRange(mm, addr + newLen, addr + oldLen);
     return <i64>addr;
   }
+  return growOrMove(mm, vma, addr, oldLen, newLen, flags);
+}
+
+/** A growing mremap of [addr, addr + oldLen) in vma: in place when the pages above are free, else (MAYMOVE) moved where there is room. */
+function growOrMove(mm: usize, vma: usize, addr: u64, oldLen: u64, newLen: u64, flags: u32): i64 {
   // Grow in place when the range ends the VMA and the pages above are free.
   let delta = newLen - oldLen;
   if (addr + oldLen == vmaEnd(vma) && rangeFree(mm, vmaEnd(vma), vmaEnd(vma) + delta)) {
@@ -141,6 +148,47 @@ export function mremap(mm: usize, addr: u64, oldLen: u64, newLen: u64, flags: u3
   if (to == rm.PAGE_END) return ENOMEM;
   moveVma(mm, vma, addr, oldLen, to, newLen, false);
   return <i64>to;
+}
+
+/**
+ * mremap() before 6.17: the VMA at addr is looked up first (EFAULT); a move
+ * (mremap_to()) then checks the overlap, unmaps the destination and a
+ * shrink's tail, and only then finds that the range crosses the VMA's end
+ * (vma_to_resize(): EFAULT, what it unmapped staying unmapped). A range
+ * spanning VMAs never moves.
+ *
+ *   mremap 223 29 25 fixed=55, with a VMA [222, 231) at 223:
+ *   6.12: [55, 80) unmapped, then EFAULT     6.18: EFAULT, nothing changed
+ */
+function mremapBefore617(mm: usize, addr: u64, oldLen: u64, newLen: u64, flags: u32, newAddr: u64): i64 {
+  let fixed = (flags & MREMAP_FIXED) != 0;
+  let dontunmap = (flags & MREMAP_DONTUNMAP) != 0;
+  let vma = vmaLookup(mm, addr);
+  if (vma == 0) return EFAULT;
+  if (fixed && newAddr < addr + oldLen && addr < newAddr + newLen) return EINVAL;
+  needRange(mm, addr, addr + max(oldLen, newLen));
+  if (fixed) needRange(mm, newAddr, newAddr + newLen);
+  if (!reserveNeeds(mm, ptCount(mmPt(mm), addr, addr + oldLen, false), oldLen)) return ENOMEM;
+  if (fixed) {
+    munmapRange(mm, newAddr, newAddr + newLen);
+    if (oldLen > newLen) {
+      munmapRange(mm, addr + newLen, addr + oldLen);
+      oldLen = newLen;
+    }
+  } else if (oldLen >= newLen) {
+    if (oldLen > newLen) munmapRange(mm, addr + newLen, addr + oldLen);
+    return <i64>addr;
+  }
+  // vma_to_resize()
+  vma = vmaLookup(mm, addr);
+  if (vma == 0) return EFAULT;
+  if (oldLen > vmaEnd(vma) - addr) return EFAULT;
+  if (newLen > oldLen && (vmaFlags(vma) & (VM_DONTEXPAND | VM_PFNMAP)) != 0) return EFAULT;
+  if (fixed) {
+    moveVma(mm, vma, addr, oldLen, newAddr, newLen, dontunmap);
+    return <i64>newAddr;
+  }
+  return growOrMove(mm, vma, addr, oldLen, newLen, flags);
 }
 
 /**

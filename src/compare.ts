@@ -11,7 +11,7 @@ import { FAMILIES, type Family, generateScenario } from "./scenario/generate.js"
 import { type WorkloadName, WORKLOADS, workloadBatches, workloadFiles } from "./workload/generators.js";
 import { parseScenario, type ScenarioOp } from "./scenario/parse.js";
 import { ScenarioRun } from "./scenario/run.js";
-import { POLICIES, System, type VmaInfo } from "./system.js";
+import { KERNEL_POLICIES, type KernelLine, POLICIES, System, type VmaInfo } from "./system.js";
 import { replayTraceFile, sinks } from "./trace/read.js";
 import type { ReplayOptions, ReplayResult, ReplaySink } from "./trace/replay.js";
 import { VmalabError } from "./wasm.js";
@@ -38,6 +38,8 @@ export interface CompareOptions {
   forkReuse?: boolean | "both";
   /** The shared zero page (default true; SystemOptions.zeroPage). */
   zeroPage?: boolean;
+  /** The kernel line the policies run on (SystemOptions.kernel); a policy that names its line (linux-6.1, linux-6.12) keeps it. */
+  kernel?: KernelLine;
   /** Run the validator at the end of each run (default true). */
   check?: boolean;
   /** Names of the input's processes by id (a trace's programs): runs then count per program too. */
@@ -106,6 +108,7 @@ interface RunSettings {
   policy: string | MergePolicy;
   forkReuse: boolean;
   zeroPage: boolean;
+  kernel?: KernelLine;
   check: boolean;
   process?: number;
 }
@@ -150,7 +153,8 @@ export class PolicyRunner implements ReplaySink {
 
   private start(zeroPage: boolean, programs: Record<number, string> | undefined): System {
     const { policy, forkReuse } = this.settings;
-    const sys = System.createSync({ policy, forkReuse, zeroPage });
+    const kernel = typeof policy === "string" && policy in KERNEL_POLICIES ? undefined : this.settings.kernel;
+    const sys = System.createSync({ policy, forkReuse, zeroPage, kernel });
     this.sys = sys;
     this.run = new ScenarioRun(sys, { keep: false, reads: false });
     this.perProgram = programs ? new ProgramCounts(sys) : null;
@@ -337,8 +341,8 @@ function processGraph(g: AnonVmaGraph, proc: number): AnonVmaGraph {
 function policyList(p: CompareOptions["policies"]): (string | MergePolicy)[] {
   if (p === undefined || p === "all") return [...POLICIES];
   for (const name of p) {
-    if (typeof name === "string" && !(POLICIES as readonly string[]).includes(name)) {
-      throw new VmalabError("EINVAL", `unknown policy '${name}' (known: ${POLICIES.join(", ")})`);
+    if (typeof name === "string" && !(POLICIES as readonly string[]).includes(name) && !(name in KERNEL_POLICIES)) {
+      throw new VmalabError("EINVAL", `unknown policy '${name}' (known: ${[...POLICIES, ...Object.keys(KERNEL_POLICIES)].join(", ")})`);
     }
   }
   return [...p];
@@ -388,6 +392,7 @@ export async function compare(opts: CompareOptions): Promise<PolicyRun[]> {
         policy,
         forkReuse,
         zeroPage: opts.zeroPage !== false,
+        kernel: opts.kernel,
         check: opts.check !== false,
         process: opts.process,
       });
@@ -419,7 +424,7 @@ export async function compareTrace(
 ): Promise<{ runs: PolicyRun[]; replay: ReplayResult }> {
   const reuse = opts.forkReuse === "both" ? [true, false] : [opts.forkReuse !== false];
   const runners = policyList(opts.policies).flatMap((policy) =>
-    reuse.map((forkReuse) => new PolicyRunner({ policy, forkReuse, zeroPage: opts.zeroPage !== false, check: opts.check !== false, process: opts.process })),
+    reuse.map((forkReuse) => new PolicyRunner({ policy, forkReuse, zeroPage: opts.zeroPage !== false, kernel: opts.kernel, check: opts.check !== false, process: opts.process })),
   );
   const replay = await replayTraceFile(path, { strict: opts.strict, zeroPage: opts.zeroPage }, sinks(...runners));
   return { runs: runners.map((r) => r.result()), replay };

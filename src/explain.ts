@@ -5,7 +5,7 @@
 import { MERGE_KINDS, type MergeCounts, REFUSALS, type RefusalCounts } from "./metrics.js";
 import { parseScenario } from "./scenario/parse.js";
 import { ScenarioRun } from "./scenario/run.js";
-import { System } from "./system.js";
+import { System, type KernelLine } from "./system.js";
 import { vmFlagsString } from "./vmflags.js";
 import { fail } from "./wasm.js";
 
@@ -178,8 +178,8 @@ export function explainEvent(e: MergeEvent, policy: string): string {
 }
 
 /** Runs a scenario under a policy and explains every merge tried, op by op (or for op `only`). */
-export function explainScenario(text: string, opts: { policy?: string; op?: number; file?: string; zeroPage?: boolean } = {}): string {
-  const sys = System.createSync({ policy: opts.policy, zeroPage: opts.zeroPage });
+export function explainScenario(text: string, opts: { policy?: string; kernel?: KernelLine; op?: number; file?: string; zeroPage?: boolean } = {}): string {
+  const sys = System.createSync({ policy: opts.policy, kernel: opts.kernel, zeroPage: opts.zeroPage });
   setMergeLog(sys, true);
   const run = new ScenarioRun(sys);
   const ops = parseScenario(text, opts.file);

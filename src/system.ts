@@ -62,9 +62,16 @@ export interface SystemOptions {
    * (different anon_vmas merge when the absorbed one is an unshared root; its
    * folios move), "chain-union-2010" (merge whatever the anon_vmas; chains
    * union), "no-merge"; or a MergePolicy object (policy.ts) deciding from
-   * JavaScript.
+   * JavaScript. "linux-6.1" and "linux-6.12" are the kernel's own rules on
+   * that kernel line (the same as policy "linux-6.18" with `kernel` set).
    */
   policy?: string | MergePolicy;
+  /**
+   * The kernel line modelled, as of its current stable release: "6.1",
+   * "6.12" or "6.18" (default). Every rule that changed between them follows
+   * it (README: Kernel versions); the merge policies apply on top of it.
+   */
+  kernel?: KernelLine;
   /** vm.max_map_count (default 65530). */
   maxMapCount?: number;
   /** anon_vma reuse at fork, commit 7a3ef208e662 (default true). */
@@ -108,6 +115,13 @@ const MREMAP_DONTUNMAP = 4;
 const VMA_F64S = 8;
 /** Named files are 4 GiB, as in the reference kernel harness. */
 const FILE_PAGES = (4 * 2 ** 30) / 4096;
+
+/** The kernel lines modelled, and the core's id of each (assembly/kernel.ts). */
+export const KERNEL_LINES = ["6.1", "6.12", "6.18"] as const;
+export type KernelLine = (typeof KERNEL_LINES)[number];
+const KERNEL_IDS: Record<KernelLine, number> = { "6.1": 601, "6.12": 612, "6.18": 618 };
+/** Policies that are the kernel's own rules on an older line: "linux-6.18" there. */
+export const KERNEL_POLICIES: Record<string, KernelLine> = { "linux-6.1": "6.1", "linux-6.12": "6.12" };
 
 /** The built-in merge policies, in the order of the core's POLICY_* ids. */
 export const POLICIES = ["linux-6.18", "linux-pre-6.16", "matena-2022", "chain-union-2010", "no-merge"] as const;
@@ -182,6 +196,8 @@ export class System {
   readonly policy: string;
   readonly forkReuse: boolean;
   readonly zeroPage: boolean;
+  /** The kernel line modelled. */
+  readonly kernel: KernelLine;
   private readonly procs = new Map<number, Process>();
   /** Backing objects by id: named files (one open file description each) and shmem objects. */
   private readonly objects: { name: string; shmem: boolean }[] = [{ name: "", shmem: false }];
@@ -190,11 +206,20 @@ export class System {
 
   private constructor(opts: SystemOptions) {
     if (opts === null || typeof opts !== "object") throw new VmalabError("EINVAL", `System options are an object, got ${String(opts)}`);
-    const policy = opts.policy ?? "linux-6.18";
-    this.policy = typeof policy === "string" ? policy : policy.name;
+    const asked = opts.policy ?? "linux-6.18";
+    this.policy = typeof asked === "string" ? asked : asked.name;
+    const lineOfPolicy = typeof asked === "string" ? KERNEL_POLICIES[asked] : undefined;
+    const policy = lineOfPolicy ? "linux-6.18" : asked;
     if (typeof policy === "string" && !(POLICIES as readonly string[]).includes(policy)) {
-      throw new VmalabError("EINVAL", `unknown policy '${policy}' (known: ${POLICIES.join(", ")})`);
+      throw new VmalabError("EINVAL", `unknown policy '${policy}' (known: ${[...POLICIES, ...Object.keys(KERNEL_POLICIES)].join(", ")})`);
     }
+    if (opts.kernel !== undefined && !(KERNEL_LINES as readonly string[]).includes(opts.kernel)) {
+      throw new VmalabError("EINVAL", `kernel must be one of ${KERNEL_LINES.join(", ")}, got '${String(opts.kernel)}'`);
+    }
+    if (lineOfPolicy && opts.kernel !== undefined && opts.kernel !== lineOfPolicy) {
+      throw new VmalabError("EINVAL", `policy '${asked}' is kernel ${lineOfPolicy}, not ${opts.kernel}`);
+    }
+    this.kernel = lineOfPolicy ?? opts.kernel ?? "6.18";
     this.mmapBase = checkPage(opts.mmapBase ?? DEFAULT_MMAP_BASE, "mmapBase");
     this.core = Core.create();
     const ex = this.core.ex;
@@ -212,6 +237,7 @@ export class System {
       throw new VmalabError("EINVAL", `overcommit must be heuristic, always or never, got '${String(overcommit)}'`);
     }
     ex.sys_set_overcommit_never(overcommit === "never" ? 1 : 0);
+    ex.sys_set_kernel(KERNEL_IDS[this.kernel]);
     if (typeof policy === "string") {
       ex.sys_set_policy(POLICIES.indexOf(policy as PolicyName), 0);
     } else {

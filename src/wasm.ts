@@ -124,6 +124,7 @@ export interface CoreExports {
   mm_restore_vma(m: number, start: number, len: number, vmFlags: number, file: number, pgoff: number): number;
   mm_restore_anon(m: number, start: number, len: number): number;
   sys_set_overcommit_never(on: number): void;
+  sys_set_kernel(v: number): void;
   sys_set_policy(p: number, userAction: number): void;
   sys_stat(which: number): number;
   sys_peak_vmas(): number;

@@ -137,6 +137,8 @@ describe("what a user did, and the clear answer", () => {
       [() => p.mmap(0, 1, "rw", null as never), /a backing is an object/],
       [() => p.mprotect(0, 1, "toString" as never), /unknown protection 'toString'/],
       [() => System.createSync(null as never), /System options are an object/],
+      [() => System.createSync({ kernel: "5.10" as never }), /kernel must be one of 6\.1, 6\.12, 6\.18, got '5\.10'/],
+      [() => System.createSync({ policy: "linux-6.12", kernel: "6.18" }), /policy 'linux-6\.12' is kernel 6\.12, not 6\.18/],
     ];
     for (const [call, message] of bad) expect(call).toThrow(message);
     expect(() => sys.runScenario(undefined as never)).toThrow(/a scenario is text/);

@@ -146,6 +146,17 @@ describe("a recording compared as it streams", () => {
   });
 });
 
+test("the kernel lines as policies: linux-6.12 against linux-6.18 on the 2025 fix's case, and --kernel for the others", async () => {
+  const runs = await compare({ scenario: SEED_000, policies: ["linux-6.18", "linux-6.12", "linux-6.1"], parallel: false });
+  const [v612, v61] = comparePolicies(runs, "linux-6.18");
+  expect(v612.anonRefusals).toMatchObject({ baseline: 0, policy: 3 });
+  expect(v61.anonRefusals).toMatchObject({ baseline: 0, policy: 3 });
+  // linux-pre-6.16 on 6.18 is 6.12's rule: the same refusals.
+  const onOld = await compare({ scenario: SEED_000, policies: ["linux-6.18"], kernel: "6.12", parallel: false });
+  expect(onOld[0].metrics.refusals.anonForkedTarget).toBe(3);
+  await expect(compare({ scenario: SEED_000, policies: ["linux-5.10"], parallel: false })).rejects.toThrow(/unknown policy 'linux-5\.10'/);
+});
+
 describe("the mixed workload reaches the rules the policies disagree on", () => {
   test("each rule counted under linux-6.18, and lifted by the policies that lift it", async () => {
     const runs = await compare({ workload: { name: "mixed", seed: 1, ops: 20000 }, policies: ["linux-6.18", "linux-pre-6.16", "matena-2022", "chain-union-2010"], parallel: false });

@@ -8,7 +8,7 @@ import type { Metrics } from "../metrics.js";
 import { htmlReport } from "../report/html.js";
 import { formatNumber, formatTable } from "../report/table.js";
 import { parseScenario } from "../scenario/parse.js";
-import { POLICIES } from "../system.js";
+import { type KernelLine, POLICIES } from "../system.js";
 import { formatReplayStats, type ReplayResult } from "../trace/replay.js";
 
 export interface CompareCliOptions {
@@ -26,6 +26,8 @@ export interface CompareCliOptions {
   baseline?: string;
   /** The shared zero page; for a trace, default: what its recording's header says. */
   zeroPage?: boolean;
+  /** The kernel line the policies run on (default 6.18). */
+  kernel?: KernelLine;
   json?: string;
 }
 
@@ -146,7 +148,7 @@ export async function runCompare(opts: CompareCliOptions): Promise<PolicyRun[]> 
   const baseline = opts.baseline ?? "linux-6.18";
   const asked = opts.policies === "all" ? [...POLICIES] : opts.policies;
   const policies = asked.includes(baseline) ? asked : [baseline, ...asked];
-  const common = { policies, forkReuse: opts.forkReuse, zeroPage: opts.zeroPage, process: opts.process };
+  const common = { policies, forkReuse: opts.forkReuse, zeroPage: opts.zeroPage, kernel: opts.kernel, process: opts.process };
   let runs: PolicyRun[];
   let replay: ReplayResult | undefined;
   if (trace !== undefined) ({ runs, replay } = await compareTrace(trace, common));

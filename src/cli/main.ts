@@ -11,7 +11,7 @@ import { hostProfile, kernelCheck } from "../kernel/check.js";
 import { formatHost, probeHost } from "../kernel/host.js";
 import { FAMILIES, generateScenario, type Family } from "../scenario/generate.js";
 import { NativeHelperError } from "../native.js";
-import { POLICIES } from "../system.js";
+import { KERNEL_LINES, type KernelLine, POLICIES } from "../system.js";
 import { VmalabError } from "../wasm.js";
 import { runCompare } from "./compare.js";
 import { runWorkloadCli } from "./workload.js";
@@ -30,10 +30,11 @@ import { TraceSyntaxError } from "../trace/events.js";
 const USAGE = `vmalab ${VERSION} — a laboratory for Linux VMA management
 
 Usage:
-  vmalab scenario FILE... [--policy NAME] [--json] [--no-zero-page]
+  vmalab scenario FILE... [--policy NAME] [--kernel 6.1|6.12|6.18] [--json] [--no-zero-page]
       Run scenarios (README: Scenarios) and print each dump like /proc/PID/maps
       (pages, perms, kind, anonymous pages, VmFlags), rmap answers and failed
-      ops; --json prints the JSON lines instead.
+      ops; --json prints the JSON lines instead. --kernel: the kernel line
+      whose rules apply (default 6.18).
   vmalab kernel-check FILE... [--policy NAME]
       Probe this machine's kernel (vmalab host), then run each scenario on it
       (through a small C helper compiled on first use) and on the simulator
@@ -46,7 +47,7 @@ Usage:
       the soft-dirty flag.
   vmalab compare [--scenario FILE | --workload NAME [--seed S] [--ops N] | --trace FILE]
                  [--policy all|NAME,NAME...] [--baseline NAME] [--fork-reuse on|off|both]
-                 [--json FILE] [--html FILE] [--process N] [--no-zero-page]
+                 [--json FILE] [--html FILE] [--process N] [--kernel 6.1|6.12|6.18] [--no-zero-page]
       Run the input (a scenario, a generated workload, a recorded trace;
       none: the corpus's postgres recording) once per merge policy and say
       first, per policy against the baseline (default linux-6.18): peak VMAs,
@@ -55,8 +56,11 @@ Usage:
       policy's change; rows no policy changes fold into one line. --json
       writes all; --html writes a self-contained report with charts, a strip
       map and the anon_vma graph of a process (--process N; else the lowest
-      id alive at the end). Policies: ${POLICIES.join(", ")}.
-  vmalab explain FILE [--policy NAME] [--op N] [--no-zero-page]
+      id alive at the end). Policies: ${POLICIES.join(", ")}, and
+      linux-6.1, linux-6.12 (the kernel's rules on those lines: compare
+      --policy linux-6.1,linux-6.12,linux-6.18 for an upgrade); --kernel
+      runs the other policies on that line.
+  vmalab explain FILE [--policy NAME] [--op N] [--kernel 6.1|6.12|6.18] [--no-zero-page]
       Run the scenario and show every merge it tried (or those of op N):
       prev | range | next as mm/vma.c's comments draw them, the rule that
       decided each side, and what merged.
@@ -89,7 +93,7 @@ Usage:
       as one object.
   vmalab workload NAME [--processes N] [--vmas N] [--ops N] [--faults F] [--seed S]
                   [--policy NAME] [--fork-reuse on|off] [--quiet] [--json FILE] [--scenario-out FILE]
-                  [--no-zero-page]
+                  [--kernel 6.1|6.12|6.18] [--no-zero-page]
       Generate a workload (${WORKLOADS.join(", ")}) at that size and run it in
       op batches: wall time, ops/s, peak memory and metrics. A progress bar
       shows on a terminal; Ctrl-C stops it with the metrics so far.
@@ -133,10 +137,15 @@ async function main(argv: string[]): Promise<number> {
     const { values, positionals } = parseArgs({
       args: rest,
       allowPositionals: true,
-      options: { policy: { type: "string", default: "linux-6.18" }, json: { type: "boolean", default: false }, "no-zero-page": { type: "boolean", default: false } },
+      options: {
+        policy: { type: "string", default: "linux-6.18" },
+        kernel: { type: "string" },
+        json: { type: "boolean", default: false },
+        "no-zero-page": { type: "boolean", default: false },
+      },
     });
     if (positionals.length === 0) throw new UsageError("scenario needs at least one FILE");
-    await runScenarioFiles(positionals, { policy: values.policy, zeroPage: !values["no-zero-page"] }, values.json);
+    await runScenarioFiles(positionals, { policy: values.policy, kernel: kernelLine(values.kernel), zeroPage: !values["no-zero-page"] }, values.json);
     return 0;
   }
   if (command === "kernel-check") {
@@ -191,6 +200,7 @@ async function main(argv: string[]): Promise<number> {
         "fork-reuse": { type: "string", default: "on" },
         json: { type: "string" },
         baseline: { type: "string", default: "linux-6.18" },
+        kernel: { type: "string" },
         "no-zero-page": { type: "boolean", default: false },
       },
     });
@@ -209,6 +219,7 @@ async function main(argv: string[]): Promise<number> {
       forkReuse: reuse,
       baseline: values.baseline,
       zeroPage: values["no-zero-page"] ? false : undefined,
+      kernel: kernelLine(values.kernel),
       json: values.json,
       html: values.html,
       process: values.process === undefined ? undefined : positiveInt(values.process, "--process", 0),
@@ -226,6 +237,7 @@ async function main(argv: string[]): Promise<number> {
         process: { type: "string" },
         at: { type: "string", default: "exit" },
         json: { type: "boolean", default: false },
+        kernel: { type: "string" },
         "no-zero-page": { type: "boolean", default: false },
       },
     });
@@ -243,7 +255,7 @@ async function main(argv: string[]): Promise<number> {
     const op = values.op === undefined ? undefined : Number(values.op);
     if (op !== undefined && !(Number.isSafeInteger(op) && op >= 0)) throw new UsageError(`--op takes an op number, got '${values.op}'`);
     const [file] = positionals;
-    console.log(explainScenario(readInput(file), { policy: values.policy ?? "linux-6.18", op, file, zeroPage: !values["no-zero-page"] }));
+    console.log(explainScenario(readInput(file), { policy: values.policy ?? "linux-6.18", kernel: kernelLine(values.kernel), op, file, zeroPage: !values["no-zero-page"] }));
     return 0;
   }
   if (command === "record") {
@@ -316,6 +328,7 @@ async function main(argv: string[]): Promise<number> {
         quiet: { type: "boolean", default: false },
         json: { type: "string" },
         "scenario-out": { type: "string" },
+        kernel: { type: "string" },
         "no-zero-page": { type: "boolean", default: false },
       },
     });
@@ -334,6 +347,7 @@ async function main(argv: string[]): Promise<number> {
       policy: values.policy,
       forkReuse: reuse === "on",
       zeroPage: !values["no-zero-page"],
+      kernel: kernelLine(values.kernel),
       quiet: values.quiet,
       json: values.json,
       scenarioOut: values["scenario-out"],
@@ -402,6 +416,13 @@ function commandUsage(command: string): string | undefined {
 }
 
 /** A whole number in [min, max] (min 1 unless told) from a flag's text. */
+/** --kernel's value: a kernel line vmalab models, or undefined when not given. */
+function kernelLine(text: string | undefined): KernelLine | undefined {
+  if (text === undefined) return undefined;
+  if (!(KERNEL_LINES as readonly string[]).includes(text)) throw new UsageError(`--kernel takes ${KERNEL_LINES.join(", ")}, got '${text}'`);
+  return text as KernelLine;
+}
+
 function positiveInt(text: string, flag: string, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(text);
   if (!Number.isSafeInteger(n) || n < min || n > max) {

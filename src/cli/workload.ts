@@ -5,6 +5,7 @@ import { createWriteStream } from "node:fs";
 import { checkOutput, writeOutput } from "../files.js";
 import cliProgress from "cli-progress";
 import { formatTable } from "../report/table.js";
+import type { KernelLine } from "../system.js";
 import { runWorkload, type WorkloadRun } from "../workload/run.js";
 import type { WorkloadOptions } from "../workload/generators.js";
 
@@ -13,6 +14,7 @@ export interface WorkloadCliOptions extends WorkloadOptions {
   policy: string;
   forkReuse: boolean;
   zeroPage: boolean;
+  kernel?: KernelLine;
   quiet: boolean;
   json?: string;
   scenarioOut?: string;

@@ -3,7 +3,7 @@
 
 import type { Metrics } from "../metrics.js";
 import type { MergePolicy } from "../policy.js";
-import { System } from "../system.js";
+import { type KernelLine, System } from "../system.js";
 import { type WorkloadName, type WorkloadOptions, WORKLOADS, workloadBatches, workloadFiles } from "./generators.js";
 import { VmalabError } from "../wasm.js";
 
@@ -28,6 +28,8 @@ export interface WorkloadRunOptions extends WorkloadOptions {
   forkReuse?: boolean;
   /** The shared zero page (default true; SystemOptions.zeroPage). */
   zeroPage?: boolean;
+  /** The kernel line modelled (SystemOptions.kernel). */
+  kernel?: KernelLine;
   /** Bytes of wasm memory the run may use (SystemOptions.memoryLimit). */
   memoryLimit?: number;
   /** Called after each batch with the ops done so far; return true to stop. */
@@ -81,6 +83,7 @@ export async function runWorkload(name: string, opts: WorkloadRunOptions = {}): 
     policy: opts.policy,
     forkReuse: opts.forkReuse,
     zeroPage: opts.zeroPage,
+    kernel: opts.kernel,
     memoryLimit: opts.memoryLimit,
     maxMapCount: 1 << 30,
   });
