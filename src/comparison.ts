@@ -139,7 +139,8 @@ export function headline(c: PolicyComparison): string {
   const r = c.anonRefusals;
   const remain = r.shareRemaining === null ? "none to lift" : `${(100 * r.shareRemaining).toFixed(0)} % remain`;
   parts.push(`anon_vma refusals ${n(r.baseline)} → ${n(r.policy)} (${remain})`);
-  parts.push(`merges ${signed(c.merges.gained)} (${signed(c.merges.gainedPer1000Syscalls)} per 1,000 memory syscalls)`);
+  const perSecond = c.merges.gainedPerSecond === null ? "" : `, ${signed(c.merges.gainedPerSecond)} per second of the program's run`;
+  parts.push(`merges ${signed(c.merges.gained)} (${signed(c.merges.gainedPer1000Syscalls)} per 1,000 memory syscalls${perSecond})`);
   const cost: string[] = [];
   if (c.cost.foliosMoved) cost.push(`${n(c.cost.foliosMoved)} folios moved (${mib(c.cost.bytesMoved)})`);
   if (c.cost.chainLinksAdded) cost.push(`${n(c.cost.chainLinksAdded)} chain links added`);

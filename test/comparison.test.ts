@@ -89,6 +89,8 @@ describe("vmalab compare says the headlines first", () => {
     const lines = r.stdout.split("\n");
     expect(lines[0]).toBe("linux-pre-6.16 vs linux-6.18: no change on this input (17 anon_vma refusals under both, 141 merges)");
     expect(lines[1]).toMatch(/^matena-2022 vs linux-6.18: peak VMAs 2,593 \(unchanged\); anon_vma refusals 17 → 13 \(76 % remain\); merges \+10 .*; cost 1,493 folios moved/);
+    // A trace's merges gained are also per second of the program's own run (perf's timestamps).
+    expect(lines[1]).toMatch(/merges \+10 \(\+17\.2 per 1,000 memory syscalls, \+\d+\.\d per second of the program's run\)/);
     expect(lines[2]).toMatch(/^chain-union-2010 vs linux-6.18: peak VMAs 2,593 → 2,587 \(−0\.2 %\); anon_vma refusals 17 → 0 \(0 % remain\)/);
     // The table after: the baseline's figures and each policy's change; rows no policy changes folded.
     expect(r.stdout).toMatch(/\nrefused: anon_vma, forked target +13 += += +−13 +−13\n/);

@@ -147,7 +147,7 @@ describe("perf trace", () => {
       "dump",
       "exit",
     ]);
-    expect(stats).toMatchObject({ badLines: [9], threads: 1, processes: 1, faults: 3, faultsSkipped: 0 });
+    expect(stats).toMatchObject({ badLines: [9], lostEvents: 3, threads: 1, processes: 1, faults: 3, faultsSkipped: 0 });
     expect(stats.approximated).toEqual({ "clone3 flags unknown: a thread until it execs": 1 });
     expect(() => traceToScenario(PERF, { strict: true })).toThrow(/^line 9: LOST 3 events!/);
   });

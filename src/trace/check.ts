@@ -117,6 +117,14 @@ export class FidelityCheck {
     }
   }
 
+  /** Once the replay has ended: when the tracer said it lost events, they explain what nothing else does. */
+  explainLostEvents(count: number): void {
+    if (count === 0) return;
+    for (const d of this.differences) {
+      if (d.cause.startsWith("unexplained")) d.cause = `events the tracer lost (it reported ${count} lost: the trace misses calls or faults)`;
+    }
+  }
+
   report(): FidelityReport {
     return { programs: [...this.programs.values()], differences: this.differences, unmatched: this.unmatched };
   }

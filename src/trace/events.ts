@@ -35,11 +35,13 @@ export interface ParseStats {
   unfinished: number;
   /** Events that came later than the reorder window allows (a trace not sorted by time): replayed where they came. */
   late: number;
+  /** Events the tracer says it lost (perf's "LOST N events!" lines). */
+  lostEvents: number;
   /** How long the traced program ran, from its first event to its last (where the trace has times). */
   seconds?: number;
 }
 
-export const newParseStats = (): ParseStats => ({ lines: 0, unreadable: 0, badLines: [], signals: 0, unfinished: 0, late: 0 });
+export const newParseStats = (): ParseStats => ({ lines: 0, unreadable: 0, badLines: [], signals: 0, unfinished: 0, late: 0, lostEvents: 0 });
 
 export class TraceSyntaxError extends Error {
   constructor(

@@ -207,7 +207,11 @@ export class PerfReader implements TraceReader {
     while (lead < raw.length && raw.charCodeAt(lead) <= SPACE) lead++;
     if (lead === raw.length) return;
     this.stats.lines++;
-    if (raw.startsWith("LOST ", lead) && /^LOST \d+ events!/.test(raw.trim())) return this.bad(line, raw.trim());
+    const lost = raw.startsWith("LOST ", lead) ? /^LOST (\d+) events!/.exec(raw.trim()) : null;
+    if (lost) {
+      this.stats.lostEvents += Number(lost[1]);
+      return this.bad(line, raw.trim());
+    }
     const h = head(raw);
     if (!h) return this.bad(line, `not a perf trace line: ${quoted(raw)}`);
     const tid = h.tid;

@@ -688,6 +688,7 @@ export function startReplay(head: RecordingHead, opts: ReplayOptions = {}, sink?
       }
     }
     check?.explainLostCalls(lostCalls);
+    check?.explainLostEvents(stats.lostEvents);
     return { stats, programs, fidelity: check?.report() ?? null, zeroPage };
   };
   return { stats, enter, leave, end };
