@@ -1,7 +1,7 @@
 // vmalab's public API.
 export { RangeMap } from "./rangemap.js";
 export type { RangeEntry, GapOptions } from "./rangemap.js";
-export { DEFAULT_MMAP_BASE, System, Process, POLICIES } from "./system.js";
+export { DEFAULT_MMAP_BASE, System, Process, POLICIES, runScenario } from "./system.js";
 export type { Advice, Backing, MmapOptions, MremapOptions, Prot, RmapResult, SystemOptions, VmaInfo } from "./system.js";
 export type { AnonVmaGraph, AnonVmaNode, LockChain, VmaNode } from "./anon-vma.js";
 export type { Metrics, MergeCounts, RefusalCounts, Spread } from "./metrics.js";
@@ -13,7 +13,7 @@ export { explainEvent, explainScenario, setMergeLog, takeMergeLog } from "./expl
 export type { MergeEvent, SideResult, VmaSnapshot } from "./explain.js";
 export { parseScenario, ScenarioSyntaxError } from "./scenario/parse.js";
 export type { Op, ScenarioOp } from "./scenario/parse.js";
-export { runOps, runScenario, ScenarioRun } from "./scenario/run.js";
+export { runOps, ScenarioRun } from "./scenario/run.js";
 export type { DumpVma, ScenarioRecord } from "./scenario/run.js";
 export { VM, vmFlagsString, permsString } from "./vmflags.js";
 export { OpStream } from "./workload/stream.js";

@@ -99,6 +99,11 @@ export interface SystemOptions {
   memoryLimit?: number;
 }
 
+/** Parses and runs a scenario on a new System. */
+export function runScenario(text: string, opts: SystemOptions = {}, file?: string): ScenarioRecord[] {
+  return System.createSync(opts).runScenario(text, file);
+}
+
 /** A typical x86-64 mmap_base (0x7ffff7a00000, below an 8 MiB stack and its gap), in pages. */
 export const DEFAULT_MMAP_BASE = 0x7ffff7a00;
 

@@ -1,8 +1,8 @@
 // Running a scenario on a System and the records it produces.
 
-import { System, type SystemOptions } from "../system.js";
+import type { System } from "../system.js";
 import { VmalabError } from "../wasm.js";
-import { parseScenario, type ScenarioOp } from "./parse.js";
+import type { ScenarioOp } from "./parse.js";
 
 export type DumpVma = [start: number, end: number, perms: string, kind: string, anonPages: number, vmflags: string];
 
@@ -130,9 +130,4 @@ export function runOps(sys: System, ops: ScenarioOp[], afterOp?: (op: ScenarioOp
     afterOp?.(op);
   }
   return run.out;
-}
-
-/** Parses and runs a scenario on a new System. */
-export function runScenario(text: string, opts: SystemOptions = {}, file?: string): ScenarioRecord[] {
-  return runOps(System.createSync(opts), parseScenario(text, file));
 }
