@@ -170,6 +170,17 @@ describe("what a user did, and the clear answer", () => {
     expect(missing.stderr).not.toContain("written");
   });
 
+  test("kernel-check with a kernel image that is not there, or --kernel without an image: said at once", () => {
+    const missing = vmalab("kernel-check", "--kernel-image", "/no/vmlinuz-6.12.1", "test/cases/arena-0.txt");
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/^vmalab: ENOENT: \/no\/vmlinuz-6\.12\.1: no such kernel image/);
+    const unnamed = vmalab("kernel-check", "--kernel-image", "/no/bzImage", "test/cases/arena-0.txt");
+    expect(unnamed.stderr).toMatch(/cannot tell its kernel line from its name .*: give --kernel/);
+    const alone = vmalab("kernel-check", "--kernel", "6.1", "test/cases/arena-0.txt");
+    expect(alone.status).toBe(2);
+    expect(alone.stderr).toMatch(/--kernel goes with --kernel-image/);
+  });
+
   test("compared a scenario file with a bad line: the file and line are named", () => {
     const file = join(tempDir("vmalab-cmp-"), "bad.txt");
     writeFileSync(file, "mmap 1 2 rw anon\nbogus\n");

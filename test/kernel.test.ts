@@ -1,6 +1,9 @@
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { kernelCheck } from "../src/kernel/check.js";
+import { kernelCheck, kernelCheckImage } from "../src/kernel/check.js";
 import { FAMILIES, generateScenario } from "../src/scenario/generate.js";
+import { caseNames, caseText } from "./support/cases.js";
 
 // Generated scenarios, run on this machine's kernel and on the simulator:
 // fixed seeds (the same every run, so a regression shows at once) and fresh
@@ -37,4 +40,39 @@ test("MAP_STACK gives VM_NOHUGEPAGE: a stack does not merge with a plain neighbo
     [100, 104, "rd mr mw me ac nh"],
     [104, 108, "rd mr mw me ac"],
   ]);
+});
+
+// The older kernel lines, booted under QEMU (kernel-check --kernel-image): .ci/run installs
+// qemu-system-x86 and busybox-static, unpacks Debian's 6.1 and 6.12 cloud kernels and names
+// their folder in VMALAB_KERNEL_IMAGES, and requires these tests to run.
+const IMAGES = process.env.VMALAB_KERNEL_IMAGES;
+if (!IMAGES && process.env.VMALAB_REQUIRE_VM === "1") throw new Error("VMALAB_KERNEL_IMAGES (a folder of vmlinuz-6.1*, vmlinuz-6.12*) is required here");
+
+describe.runIf(IMAGES)("kernel-check --kernel-image: the older lines booted under QEMU", () => {
+  const image = (prefix: string) => {
+    const name = readdirSync(IMAGES!).find((f) => f.startsWith(`vmlinuz-${prefix}`));
+    if (!name) throw new Error(`no vmlinuz-${prefix}* in ${IMAGES}`);
+    return join(IMAGES!, name);
+  };
+  const cases = caseNames().map((name) => ({ text: caseText(name), file: `${name}.txt` }));
+
+  for (const [line, prefix] of [["6.12", "6.12."], ["6.1", "6.1."]] as const) {
+    test(`Linux ${line}: every real-kernel case, booted now, agrees with the simulator as ${line}`, { timeout: 300_000 }, () => {
+      const results = kernelCheckImage(image(prefix), line, cases);
+      const failed = results.map((r, i) => (r.pass ? "" : `${cases[i].file}\n${r.difference}`)).filter(Boolean);
+      expect(failed, failed.join("\n")).toEqual([]);
+    });
+  }
+
+  test(`Linux 6.12: fixed and fresh generated scenarios (VMALAB_SEED=${SEED}) agree with the simulator as 6.12`, { timeout: 600_000 }, () => {
+    const scenarios = FAMILIES.flatMap((family) =>
+      [...FIXED_SEEDS.map((s) => [s, 4] as const), [SEED, PER_FAMILY] as const].flatMap(([seed, count]) =>
+        Array.from({ length: count }, (_, i) => ({ text: generateScenario(family, seed + i), file: `${family}-${seed + i}` })),
+      ),
+    );
+    const results = kernelCheckImage(image("6.12."), "6.12", scenarios);
+    const failed = results.map((r, i) => (r.pass ? "" : `${scenarios[i].file}\n${r.difference}\n--- scenario ---\n${scenarios[i].text}`)).filter(Boolean);
+    expect(failed, failed.slice(0, 2).join("\n")).toEqual([]);
+    expect(results.length).toBeGreaterThan(300);
+  });
 });

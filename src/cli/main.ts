@@ -7,7 +7,8 @@ import { runDemo } from "./demo.js";
 import { runScenarioFiles } from "./scenario.js";
 import { ScenarioSyntaxError } from "../scenario/parse.js";
 import { readInput } from "../files.js";
-import { hostProfile, kernelCheck } from "../kernel/check.js";
+import { type CheckResult, hostProfile, kernelCheck, kernelCheckImage } from "../kernel/check.js";
+import { kernelLineOfImage } from "../kernel/vm.js";
 import { formatHost, probeHost } from "../kernel/host.js";
 import { FAMILIES, generateScenario, type Family } from "../scenario/generate.js";
 import { NativeHelperError } from "../native.js";
@@ -35,11 +36,15 @@ Usage:
       (pages, perms, kind, anonymous pages, VmFlags), rmap answers and failed
       ops; --json prints the JSON lines instead. --kernel: the kernel line
       whose rules apply (default 6.18).
-  vmalab kernel-check FILE... [--policy NAME]
+  vmalab kernel-check FILE... [--policy NAME] [--kernel-image VMLINUZ [--kernel 6.1|6.12|6.18]]
       Probe this machine's kernel (vmalab host), then run each scenario on it
       (through a small C helper compiled on first use) and on the simulator
       set up as that kernel behaves; print PASS or FAIL and the first
       difference (THP where only VMAs that may hold a huge page differ).
+      With --kernel-image: boot that kernel under qemu-system-x86_64 (TCG)
+      with an initramfs of busybox-static and a static build of the helper,
+      run every scenario in one boot, and compare with the simulator as that
+      kernel line (--kernel; else read from the image's name).
       Exit status 1 when any fails.
   vmalab host [--json]
       Print what this machine's kernel does that changes results: the shared
@@ -152,20 +157,33 @@ async function main(argv: string[]): Promise<number> {
     const { values, positionals } = parseArgs({
       args: rest,
       allowPositionals: true,
-      options: { policy: { type: "string", default: "linux-6.18" } },
+      options: { policy: { type: "string", default: "linux-6.18" }, "kernel-image": { type: "string" }, kernel: { type: "string" } },
     });
     if (positionals.length === 0) throw new UsageError("kernel-check needs at least one FILE");
-    const host = hostProfile();
-    console.log(formatHost(host));
+    const image = values["kernel-image"];
+    if (values.kernel !== undefined && image === undefined) throw new UsageError("--kernel goes with --kernel-image (the host kernel is what it is)");
+    let results: CheckResult[];
+    let thpMode: string;
+    if (image !== undefined) {
+      const line = kernelLine(values.kernel) ?? kernelLineOfImage(image);
+      console.log(`kernel image ${image} (Linux ${line}) under QEMU: the shared zero page, THP madvise`);
+      results = kernelCheckImage(image, line, positionals.map((file) => ({ text: readInput(file), file })), values.policy);
+      thpMode = "madvise";
+    } else {
+      const host = hostProfile();
+      console.log(formatHost(host));
+      results = positionals.map((file) => kernelCheck(readInput(file), file, values.policy));
+      thpMode = host.thp;
+    }
     let failed = 0;
     let thp = 0;
-    for (const file of positionals) {
-      const r = kernelCheck(readInput(file), file, values.policy);
+    for (const [i, file] of positionals.entries()) {
+      const r = results[i];
       if (r.pass) {
         console.log(`PASS ${file}`);
       } else if (r.thp.length) {
         thp++;
-        console.log(`THP  ${file}: differs only in VMAs that THP (${host.thp}) may back with huge pages: ${r.thp.join(", ")}`);
+        console.log(`THP  ${file}: differs only in VMAs that THP (${thpMode}) may back with huge pages: ${r.thp.join(", ")}`);
         console.log(r.difference);
       } else {
         failed++;

@@ -5,13 +5,17 @@ import { parseScenario } from "../scenario/parse.js";
 import { type DumpVma, runOps, type ScenarioRecord } from "../scenario/run.js";
 import { System } from "../system.js";
 import { runOnKernel } from "./helper.js";
-import { type HostProfile, hostOptions, probeHost, thpCapable } from "./host.js";
+import { type HostProfile, hostOptions, probeHost, thpCapable, type ThpMode } from "./host.js";
+import { runOnImage } from "./vm.js";
+import type { KernelLine } from "../system.js";
 
-/** A record with its VmFlags as a sorted set (the kernel's order is not the point), without the soft-dirty flag. */
+/** VmFlags as a sorted set (the kernel's order is not the point), without the soft-dirty flag (a build option). */
+const canonicalFlags = (f: string) => f.split(" ").filter((x) => x && x !== "sd").sort().join(" ");
+
+/** A record with its VmFlags canonical. */
 function canonical(r: ScenarioRecord): string {
   if (!("vmas" in r)) return JSON.stringify(r);
-  const flags = (f: string) => f.split(" ").filter((x) => x && x !== "sd").sort().join(" ");
-  return JSON.stringify({ ...r, vmas: r.vmas.map((v) => [...v.slice(0, 5), flags(v[5])]) });
+  return JSON.stringify({ ...r, vmas: r.vmas.map((v) => [...v.slice(0, 5), canonicalFlags(v[5])]) });
 }
 
 export interface CheckResult {
@@ -39,24 +43,38 @@ export function hostProfile(): HostProfile {
 export function kernelCheck(text: string, file = "<scenario>", policy = "linux-6.18"): CheckResult {
   const h = hostProfile();
   const ops = parseScenario(text, file);
-  const simulator = runOps(System.createSync({ ...hostOptions(h), policy }), ops);
-  const kernel = runOnKernel(ops);
+  return compareRecords(runOps(System.createSync({ ...hostOptions(h), policy }), ops), runOnKernel(ops), h.thp);
+}
+
+/**
+ * Runs scenarios on a kernel image booted under QEMU (vm.ts) and on the
+ * simulator as that kernel line on that guest (the shared zero page, THP
+ * madvise), and compares each.
+ */
+export function kernelCheckImage(image: string, line: KernelLine, scenarios: { text: string; file: string }[], policy = "linux-6.18"): CheckResult[] {
+  const parsed = scenarios.map((s) => parseScenario(s.text, s.file));
+  const kernel = runOnImage(image, parsed);
+  return parsed.map((ops, i) => compareRecords(runOps(System.createSync({ kernel: line, policy }), ops), kernel[i], "madvise"));
+}
+
+/** The simulator's records against the kernel's: the first difference, and whether THP (in `thp` mode) explains it. */
+function compareRecords(simulator: ScenarioRecord[], kernel: ScenarioRecord[], thp: ThpMode): CheckResult {
   const n = Math.max(simulator.length, kernel.length);
   for (let i = 0; i < n; i++) {
     const s = simulator[i];
     const k = kernel[i];
     if (s && k && canonical(s) === canonical(k)) continue;
-    return { pass: false, simulator, kernel, difference: describe(i, s, k), thp: thpExplains(s, k, h) };
+    return { pass: false, simulator, kernel, difference: describe(i, s, k), thp: thpExplains(s, k, thp) };
   }
   return { pass: true, simulator, kernel, difference: "", thp: [] };
 }
 
-const fmt = (v: DumpVma) => `[${v[0]}, ${v[1]}) ${v[2]} ${v[3]} anon=${v[4]} ${v[5]}`;
+const fmt = (v: DumpVma) => `[${v[0]}, ${v[1]}) ${v[2]} ${v[3]} anon=${v[4]} ${canonicalFlags(v[5])}`;
 
 /** The VMAs THP may have made differ, when every difference lies in one (same bounds, more anonymous pages in the kernel). */
-function thpExplains(s: ScenarioRecord | undefined, k: ScenarioRecord | undefined, h: HostProfile): string[] {
+function thpExplains(s: ScenarioRecord | undefined, k: ScenarioRecord | undefined, thp: ThpMode): string[] {
   if (!s || !k || !("vmas" in s) || !("vmas" in k) || s.vmas.length !== k.vmas.length) return [];
-  const capable = new Set(thpCapable(k.vmas, h.thp));
+  const capable = new Set(thpCapable(k.vmas, thp));
   const named: string[] = [];
   for (let i = 0; i < k.vmas.length; i++) {
     const [kv, sv] = [k.vmas[i], s.vmas[i]];
