@@ -2,6 +2,7 @@
 // every rule that changed between Linux 6.1, 6.12 and 6.18 asks here.
 
 export const KERNEL_6_1: i32 = 601;
+/** Also 6.12's change: vma_merge() split in two, and mmap's new range merges with prev first. */
 export const KERNEL_6_12: i32 = 612;
 export const KERNEL_6_18: i32 = 618;
 

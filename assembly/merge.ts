@@ -3,7 +3,7 @@
 // the mergeability predicates and commit. All state of one attempt travels in
 // `vmg`, the vma_merge_struct.
 
-import { KERNEL_6_16, since } from "./kernel";
+import { KERNEL_6_12, KERNEL_6_16, since } from "./kernel";
 import { anonVmaChainUnion, anonVmaUnshared, avId, chainIsSingular, chainLength, dupAnonVma, unlinkAnonVmas, vmaAdjust } from "./anon_vma";
 import { SIDE_NOT_ADJACENT, logBegin, logEnd, mergeLogOn } from "./mergelog";
 import { mmPt, vmaStore } from "./mm";
@@ -304,8 +304,22 @@ function mergeNewRange(): usize {
     vmg.justExpand = true;
   }
   if ((vmg.flags & VM_SPECIAL) != 0) return refuseAll(REFUSE_SPECIAL, true, !vmg.justExpand);
-  let left = canMergeLeft();
-  let right = !vmg.justExpand && canMergeRight(left);
+  let left: bool;
+  let right: bool;
+  if (!since(KERNEL_6_12) && !vmg.isExpand && vmg.copiedFrom == 0) {
+    // 6.1's mmap_region(): next first; then prev, with next's anon_vma when next merges,
+    // so that both merge only when their anon_vmas agree, and else next alone:
+    //
+    //   PPPP****NNNN  (P and N faulted apart)   6.1: PPPPNNNNNNNN   6.12: PPPPPPPPNNNN
+    right = canMergeRight(false);
+    let own = vmg.anonVma;
+    if (right) vmg.anonVma = vmaAnonVma(next);
+    left = canMergeLeft();
+    vmg.anonVma = own;
+  } else {
+    left = canMergeLeft();
+    right = !vmg.justExpand && canMergeRight(left);
+  }
   if (right) {
     vmg.end = vmaEnd(next);
     vmg.target = next;
