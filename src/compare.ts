@@ -146,14 +146,14 @@ export class PolicyRunner implements ReplaySink {
 
   constructor(private readonly settings: RunSettings) {}
 
-  /** For a replay's ops: its zero page setting and the names of its processes. */
-  begin(replay: { zeroPage: boolean; programs: Record<number, string> }): void {
-    this.start(replay.zeroPage, replay.programs);
+  /** For a replay's ops: its zero page setting, its kernel line (unless the run names one) and the names of its processes. */
+  begin(replay: { zeroPage: boolean; kernel?: KernelLine; programs: Record<number, string> }): void {
+    this.start(replay.zeroPage, replay.programs, replay.kernel);
   }
 
-  private start(zeroPage: boolean, programs: Record<number, string> | undefined): System {
+  private start(zeroPage: boolean, programs: Record<number, string> | undefined, replayKernel?: KernelLine): System {
     const { policy, forkReuse } = this.settings;
-    const kernel = typeof policy === "string" && policy in KERNEL_POLICIES ? undefined : this.settings.kernel;
+    const kernel = typeof policy === "string" && policy in KERNEL_POLICIES ? undefined : (this.settings.kernel ?? replayKernel);
     const sys = System.createSync({ policy, forkReuse, zeroPage, kernel });
     this.sys = sys;
     this.run = new ScenarioRun(sys, { keep: false, reads: false });
@@ -426,7 +426,7 @@ export async function compareTrace(
   const runners = policyList(opts.policies).flatMap((policy) =>
     reuse.map((forkReuse) => new PolicyRunner({ policy, forkReuse, zeroPage: opts.zeroPage !== false, kernel: opts.kernel, check: opts.check !== false, process: opts.process })),
   );
-  const replay = await replayTraceFile(path, { strict: opts.strict, zeroPage: opts.zeroPage }, sinks(...runners));
+  const replay = await replayTraceFile(path, { strict: opts.strict, zeroPage: opts.zeroPage, kernel: opts.kernel }, sinks(...runners));
   return { runs: runners.map((r) => r.result()), replay };
 }
 

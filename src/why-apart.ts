@@ -6,7 +6,7 @@
 
 import type { ScenarioOp } from "./scenario/parse.js";
 import { ScenarioRun } from "./scenario/run.js";
-import { System, type VmaInfo } from "./system.js";
+import { KERNEL_POLICIES, type KernelLine, System, type VmaInfo } from "./system.js";
 import type { Replay } from "./trace/read.js";
 import { VM, vmFlagsString } from "./vmflags.js";
 import { VmalabError } from "./wasm.js";
@@ -60,16 +60,17 @@ export function apartRule(a: VmaInfo, b: VmaInfo): { rule: string; detail: strin
 }
 
 /** Runs `ops[0..end)` under a policy; the system at that moment. */
-function runTo(ops: ScenarioOp[], end: number, opts: { policy: string; zeroPage?: boolean }): System {
-  const sys = System.createSync({ policy: opts.policy, zeroPage: opts.zeroPage, maxMapCount: 1 << 30 });
+function runTo(ops: ScenarioOp[], end: number, opts: { policy: string; zeroPage?: boolean; kernel?: KernelLine }): System {
+  const kernel = opts.policy in KERNEL_POLICIES ? undefined : opts.kernel;
+  const sys = System.createSync({ policy: opts.policy, zeroPage: opts.zeroPage, kernel, maxMapCount: 1 << 30 });
   const run = new ScenarioRun(sys, { keep: false, reads: false });
   for (let i = 0; i < end; i++) run.step(ops[i]);
   return sys;
 }
 
 /** Where each process's moments are: the op before its exit (or the end), the op after its peak. */
-function moments(ops: ScenarioOp[], zeroPage?: boolean) {
-  const sys = System.createSync({ maxMapCount: 1 << 30, zeroPage });
+function moments(ops: ScenarioOp[], zeroPage?: boolean, kernel?: KernelLine) {
+  const sys = System.createSync({ maxMapCount: 1 << 30, zeroPage, kernel });
   const run = new ScenarioRun(sys, { keep: false, reads: false });
   const exit = new Map<number, { op: number; vmas: number }>();
   const peak = new Map<number, { op: number; vmas: number }>();
@@ -92,10 +93,13 @@ function moments(ops: ScenarioOp[], zeroPage?: boolean) {
  * or its program's name (the process of that program with the most VMAs
  * then; default: the process with the most).
  */
-export function whyApart(replay: Replay, opts: { process?: number | string; at?: "exit" | "peak"; policies?: string[]; zeroPage?: boolean } = {}): WhyApart {
+export function whyApart(
+  replay: Replay,
+  opts: { process?: number | string; at?: "exit" | "peak"; policies?: string[]; zeroPage?: boolean; kernel?: KernelLine } = {},
+): WhyApart {
   const at = opts.at ?? "exit";
   const { ops } = replay;
-  const found = moments(ops, opts.zeroPage)[at];
+  const found = moments(ops, opts.zeroPage, opts.kernel)[at];
   const name = (p: number) => replay.programs[p] ?? `process ${p}`;
   let candidates = [...found.keys()];
   if (typeof opts.process === "number") candidates = candidates.filter((p) => p === opts.process);
@@ -106,7 +110,7 @@ export function whyApart(replay: Replay, opts: { process?: number | string; at?:
   }
   const proc = candidates.reduce((best, p) => (found.get(p)!.vmas > found.get(best)!.vmas ? p : best));
   const moment = found.get(proc)!.op;
-  const base = runTo(ops, moment, { policy: "linux-6.18", zeroPage: opts.zeroPage });
+  const base = runTo(ops, moment, { policy: "linux-6.18", zeroPage: opts.zeroPage, kernel: opts.kernel });
   const vmas = base.process(proc).vmas();
   const edges = edgeIndex(ops, replay.traceLines, moment, proc);
   const pairs: ApartPair[] = [];
@@ -119,7 +123,7 @@ export function whyApart(replay: Replay, opts: { process?: number | string; at?:
   const rules = new Map<string, number>();
   for (const p of pairs) rules.set(p.rule, (rules.get(p.rule) ?? 0) + 1);
   const policies = (opts.policies ?? []).map((policy) => {
-    const sys = runTo(ops, moment, { policy, zeroPage: opts.zeroPage });
+    const sys = runTo(ops, moment, { policy, zeroPage: opts.zeroPage, kernel: opts.kernel });
     const edges = new Set(sys.hasProcess(proc) ? sys.process(proc).vmas().map((v) => v.start) : []);
     return { policy, merged: pairs.filter((p) => !edges.has(p.right[0])).length };
   });

@@ -9,7 +9,7 @@ import { perfTraceWorks, recordTrace, type Tracer } from "../src/trace/record.js
 import { EventWindow, newParseStats, TraceSyntaxError } from "../src/trace/events.js";
 import { parseTraceFile } from "../src/trace/file.js";
 import { traceToScenario, traceToScenarioFile } from "../src/trace/read.js";
-import type { ReplayStats } from "../src/trace/replay.js";
+import { kernelLineOfRelease, type ReplayStats } from "../src/trace/replay.js";
 import { parseStrace } from "../src/trace/strace.js";
 import { tempDir } from "./support/temp.js";
 
@@ -151,6 +151,17 @@ describe("perf trace", () => {
     expect(stats.approximated).toEqual({ "clone3 flags unknown: a thread until it execs": 1 });
     expect(() => traceToScenario(PERF, { strict: true })).toThrow(/^line 9: LOST 3 events!/);
   });
+});
+
+test("a recording replays under the rules of the kernel line it was recorded on, when vmalab models it", () => {
+  expect(kernelLineOfRelease("6.1.0-50-cloud-amd64")).toBe("6.1");
+  expect(kernelLineOfRelease("6.12.111+deb12-cloud-amd64")).toBe("6.12");
+  expect(kernelLineOfRelease("6.18.44-fc-v1252")).toBe("6.18");
+  expect(kernelLineOfRelease("5.10.0-30-amd64")).toBeUndefined();
+  const recording = (release: string) => `# vmalab trace\n# kernel: ${release}\n# tracer: strace\n# snapshots: 0\n# trace\n${TRACE}`;
+  expect(traceToScenario(recording("6.1.0-50-cloud-amd64")).kernel).toBe("6.1");
+  expect(traceToScenario(recording("5.10.0-30-amd64")).kernel).toBe("6.18");
+  expect(traceToScenario(recording("6.1.0-50-cloud-amd64"), { kernel: "6.12" }).kernel).toBe("6.12");
 });
 
 describe("reading a trace as it streams", () => {

@@ -69,7 +69,7 @@ Usage:
       Run the scenario and show every merge it tried (or those of op N):
       prev | range | next as mm/vma.c's comments draw them, the rule that
       decided each side, and what merged.
-  vmalab explain --trace FILE [--process PID|NAME] [--at exit|peak] [--policy NAME,...] [--json]
+  vmalab explain --trace FILE [--process PID|NAME] [--at exit|peak] [--policy NAME,...] [--kernel 6.1|6.12|6.18] [--json]
       Why a traced program has so many VMAs: at the process's exit (or its
       peak; default: the process with the most VMAs), every pair of adjacent
       VMAs that stayed apart, grouped by the rule that keeps them apart, with
@@ -88,7 +88,7 @@ Usage:
       record runs each under its load with record --check into
       DIR/NAME.trace.gz (default DIR: corpus) and prints how its replay
       agrees with the kernel.
-  vmalab trace FILE [--strict] [--out SCENARIO] [--check] [--json] [--no-zero-page]
+  vmalab trace FILE [--strict] [--out SCENARIO] [--check] [--json] [--kernel 6.1|6.12|6.18] [--no-zero-page]
       Read a trace (plain or .gz), turn it into a scenario at the traced
       addresses and print what it held and what had to be rebuilt (README:
       Traces); --out writes the scenario. --strict stops at the first
@@ -262,10 +262,10 @@ async function main(argv: string[]): Promise<number> {
     if (values.trace !== undefined) {
       if (positionals.length) throw new UsageError("explain takes a scenario FILE or --trace FILE, not both");
       if (values.at !== "exit" && values.at !== "peak") throw new UsageError(`--at takes exit or peak, got '${values.at}'`);
-      const replay = await loadReplay(values.trace, { zeroPage: values["no-zero-page"] ? false : undefined });
+      const replay = await loadReplay(values.trace, { zeroPage: values["no-zero-page"] ? false : undefined, kernel: kernelLine(values.kernel) });
       const proc = values.process === undefined ? undefined : /^\d+$/.test(values.process) ? Number(values.process) : values.process;
       const policies = values.policy === undefined ? POLICIES.filter((p) => p !== "linux-6.18") : values.policy.split(",").map((p) => p.trim());
-      const w = whyApart(replay, { process: proc, at: values.at, policies, zeroPage: replay.zeroPage });
+      const w = whyApart(replay, { process: proc, at: values.at, policies, zeroPage: replay.zeroPage, kernel: replay.kernel });
       console.log(values.json ? JSON.stringify(w, null, 2) : formatWhyApart(w));
       return 0;
     }
@@ -315,12 +315,13 @@ async function main(argv: string[]): Promise<number> {
         out: { type: "string" },
         check: { type: "boolean", default: false },
         json: { type: "boolean", default: false },
+        kernel: { type: "string" },
         "no-zero-page": { type: "boolean", default: false },
       },
     });
     if (positionals.length !== 1) throw new UsageError("trace needs one FILE");
     const [file] = positionals;
-    const opts = { strict: values.strict, zeroPage: values["no-zero-page"] ? false : undefined };
+    const opts = { strict: values.strict, zeroPage: values["no-zero-page"] ? false : undefined, kernel: kernelLine(values.kernel) };
     const { stats, fidelity } = values.out ? await traceToScenarioFile(file, values.out, opts) : await replayTraceFile(file, opts);
     if (values.check && !fidelity) throw new UsageError(`${file} has no snapshots to check against: record it with vmalab record --check`);
     if (values.json) {

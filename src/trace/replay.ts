@@ -35,7 +35,7 @@ import type { ThpMode } from "../kernel/host.js";
 import { quoted } from "../quote.js";
 import type { Op, ScenarioOp } from "../scenario/parse.js";
 import { ScenarioRun } from "../scenario/run.js";
-import { type Backing, type MmapOptions, type MremapOptions, System } from "../system.js";
+import { type Backing, KERNEL_LINES, type KernelLine, type MmapOptions, type MremapOptions, System } from "../system.js";
 import { type Advice, type Prot, vmFlagsFromString } from "../vmflags.js";
 import { OpStream } from "../workload/stream.js";
 import { FidelityCheck, type FidelityReport, TASK_SIZE_PAGES } from "./check.js";
@@ -136,12 +136,21 @@ export interface ReplayOptions {
   strict?: boolean;
   /** The shared zero page; default: what the recording's header says, else true. */
   zeroPage?: boolean;
+  /** The kernel line whose rules the replay follows; default: the recording's kernel when it is one vmalab models, else 6.18. */
+  kernel?: KernelLine;
+}
+
+/** The kernel line of a recording's `kernel:` release ("6.1.0-50-cloud-amd64": 6.1), if vmalab models it. */
+export function kernelLineOfRelease(release: string | undefined): KernelLine | undefined {
+  const m = /^(\d+)\.(\d+)[.-]/.exec(release ?? "");
+  const line = m ? `${m[1]}.${m[2]}` : "";
+  return (KERNEL_LINES as readonly string[]).includes(line) ? (line as KernelLine) : undefined;
 }
 
 /** Where a replay's ops go, in order, each once the replay has applied it to its own System. */
 export interface ReplaySink {
-  /** Before the first op: the replay's zero page setting, and the names of its processes (filled in as the replay goes). */
-  begin?(replay: { zeroPage: boolean; programs: Record<number, string> }): void;
+  /** Before the first op: the replay's zero page setting and kernel line, and the names of its processes (filled in as the replay goes). */
+  begin?(replay: { zeroPage: boolean; kernel: KernelLine; programs: Record<number, string> }): void;
   /** `line`: the trace line of the event the op replays (0 for ops the replay adds: proc, dump); `time`: the event's time in ms, where the trace has times. */
   op(op: ScenarioOp, line: number, time: number | undefined): void;
 }
@@ -155,6 +164,8 @@ export interface ReplayResult {
   fidelity: FidelityReport | null;
   /** The shared zero page, as the options or the recording's header had it. */
   zeroPage: boolean;
+  /** The kernel line the replay followed. */
+  kernel: KernelLine;
 }
 
 /** A replay in progress: the trace's events go in as they are read (`enter`) and in time order (`leave`). */
@@ -264,7 +275,8 @@ export function startReplay(head: RecordingHead, opts: ReplayOptions = {}, sink?
   const stats = newReplayStats();
   const strict = opts.strict === true;
   const zeroPage = opts.zeroPage ?? header["zero-page"] !== "no";
-  const sys = System.createSync({ maxMapCount: 1 << 30, zeroPage });
+  const kernel = opts.kernel ?? kernelLineOfRelease(header.kernel) ?? "6.18";
+  const sys = System.createSync({ maxMapCount: 1 << 30, zeroPage, kernel });
   const execSnapshots = snapshotQueues(head.snapshots, "exec");
   const exitSnapshots = snapshotQueues(head.snapshots, "exit");
   const check = head.snapshots.length ? new FidelityCheck((header.thp as ThpMode | undefined) ?? "never") : null;
@@ -399,7 +411,7 @@ export function startReplay(head: RecordingHead, opts: ReplayOptions = {}, sink?
   /** The traced pid of a replayed process (process 0 is the trace's first). */
   const pidOf = (p: number) => (p === 0 ? first! : p);
   const programs: Record<number, string> = {};
-  sink?.begin?.({ zeroPage, programs });
+  sink?.begin?.({ zeroPage, kernel, programs });
   /** Starts process p from the kernel's snapshot of what its execve built, if the recording has it. */
   const restoreExec = (p: number): void => {
     const snap = execSnapshots.get(pidOf(p))?.shift();
@@ -689,7 +701,7 @@ export function startReplay(head: RecordingHead, opts: ReplayOptions = {}, sink?
     }
     check?.explainLostCalls(lostCalls);
     check?.explainLostEvents(stats.lostEvents);
-    return { stats, programs, fidelity: check?.report() ?? null, zeroPage };
+    return { stats, programs, fidelity: check?.report() ?? null, zeroPage, kernel };
   };
   return { stats, enter, leave, end };
 }
