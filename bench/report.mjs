@@ -49,21 +49,18 @@ export function writeBenchmarksMd(file, r) {
     "npm ci && npm run bench",
     "```",
   ];
+  const section = (title, ...body) => parts.push("", `## ${title}`, "", ...body);
   if (r.targets?.length) {
-    parts.push(
-      "",
-      "## Targets",
-      "",
+    section(
+      "Targets",
       "A target measured in rounds shows the median of the rounds' values (ratios taken within each round) and each round's.",
       "",
       table(["target", "measured", "met", "each round"], r.targets.map((t) => [t.target, t.measured, t.met ? "yes" : "no", t["each round"] ?? ""])),
     );
   }
   if (r.rangemap?.rows?.length) {
-    parts.push(
-      "",
-      "## Range map (ns per operation)",
-      "",
+    section(
+      "Range map (ns per operation)",
       "At the largest N every task runs in rounds (the peers, then the range map, each round); ns/op is the median over the rounds.",
       "",
       table(["N", "task", "ns/op", "each round"], r.rangemap.rows.map((x) => [x.n, x.task, fmt(x.nsPerOp), x.rounds.length > 1 ? x.rounds.map(fmt).join(", ") : ""])),
@@ -71,10 +68,8 @@ export function writeBenchmarksMd(file, r) {
   }
   if (r.addressSpace) {
     const a = r.addressSpace;
-    parts.push(
-      "",
-      `## Address space against the kernel (${a.vmas} VMAs, ops/s by op kind)`,
-      "",
+    section(
+      `Address space against the kernel (${a.vmas} VMAs, ops/s by op kind)`,
       `Each kind is measured in ${a.byKind[0].rounds} rounds, the simulator then the kernel in each; figures are the medians over the rounds and the ratio is the median of the rounds' ratios.`,
       "",
       table(
@@ -88,10 +83,8 @@ export function writeBenchmarksMd(file, r) {
   }
   if (r.folios) {
     const f = r.folios;
-    parts.push(
-      "",
-      "## Folios, rmap walks, lock chains",
-      "",
+    section(
+      "Folios, rmap walks, lock chains",
       table(["measure", "value"], [
         [`bytes per folio (${f.memory.folios} folios)`, fmt(f.memory.bytesPerFolio)],
         ["bytes per mapped page", fmt(f.memory.bytesPerMappedPage)],
@@ -104,10 +97,8 @@ export function writeBenchmarksMd(file, r) {
   }
   if (r.workloads) {
     const w = r.workloads;
-    parts.push(
-      "",
-      "## Whole workloads per policy (ops/s, set-up included)",
-      "",
+    section(
+      "Whole workloads per policy (ops/s, set-up included)",
       table(["workload", "policy", "ops", "ops/s"], w.policies.map((x) => [x.workload, x.policy, x.ops, fmt(x.opsPerSecond)])),
       "",
       "## Scaling",
@@ -119,10 +110,8 @@ export function writeBenchmarksMd(file, r) {
   }
   if (r.traces) {
     const l = r.longTrace;
-    parts.push(
-      "",
-      "## Trace ingestion (read, gunzip, parse, replay under linux-6.18)",
-      "",
+    section(
+      "Trace ingestion (read, gunzip, parse, replay under linux-6.18)",
       "Each corpus recording in a fresh process (JIT warm-up included: most of a small recording's time), median of the runs; " +
         `then a ${fmt(l.mb)} MB trace made of the corpus recordings one after another (bench/traces.mjs).`,
       "",
@@ -137,10 +126,8 @@ export function writeBenchmarksMd(file, r) {
   }
   if (r.readers) {
     const { scenario: s, strace: t } = r.readers;
-    parts.push(
-      "",
-      "## Readers",
-      "",
+    section(
+      "Readers",
       "A fresh process each; memory does not grow with the input's length.",
       "",
       table(["input", "s", "rate", "peak RSS, MB"], [
