@@ -1,5 +1,5 @@
 // Op batches: a workload's ops as fixed records in linear memory, run one
-// after another without crossing into JavaScript per op (design.md §2).
+// after another without crossing into JavaScript per op.
 //
 // Record (OP_BYTES): u32 op, u32 process id, u32 arg (prot, advice, access,
 // mremap flags), u32 mmap flags, f64 start page, f64 pages, f64 file object

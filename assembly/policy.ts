@@ -1,4 +1,4 @@
-// Merge policies (design.md §5) and what merging did: merges by kind, refused
+// Merge policies (README: Merge policies) and what merging did: merges by kind, refused
 // merges by reason, splits, and what a policy's merges cost.
 //
 // A policy changes two things in merge.ts: whether the anon_vmas of a

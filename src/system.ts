@@ -197,6 +197,7 @@ export function mremapFlags(opts: MremapOptions): number {
 
 /** A set of processes sharing files, anon_vma hierarchies and folios. */
 export class System {
+  /** @internal The wasm core this system runs in (its raw ABI is not part of the package's API). */
   readonly core: Core;
   readonly policy: string;
   readonly forkReuse: boolean;

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { System } from "../src/index.js";
@@ -223,4 +223,11 @@ test("the progress bar's ETA never reads 2m60s", async () => {
   expect(etaText(3599)).toBe("1h00m");
   expect(etaText(7)).toBe("7s");
   expect(etaText(Number.POSITIVE_INFINITY)).toBe("?");
+});
+
+test("the package's public types leave out the raw ABI and what is @internal", () => {
+  const dts = readFileSync(new URL("../dist/system.d.ts", import.meta.url), "utf8");
+  expect(dts).toContain("declare class System");
+  expect(dts).not.toMatch(/\breadonly core: Core\b/);
+  expect(dts).not.toMatch(/\bfileId\(|\bspawn\(id/);
 });
