@@ -125,6 +125,13 @@ const FILE_PAGES = (4 * 2 ** 30) / 4096;
 export const KERNEL_LINES = ["6.1", "6.12", "6.18"] as const;
 export type KernelLine = (typeof KERNEL_LINES)[number];
 const KERNEL_IDS: Record<KernelLine, number> = { "6.1": 601, "6.12": 612, "6.18": 618 };
+/** The kernel line of a release or an image's name ("6.1.0-50-cloud-amd64", "vmlinuz-6.12.111+deb12": 6.1, 6.12), if vmalab models it. */
+export function kernelLineOf(name: string | undefined): KernelLine | undefined {
+  const m = /(\d+)\.(\d+)[.-]/.exec(name ?? "");
+  const line = m ? `${m[1]}.${m[2]}` : "";
+  return (KERNEL_LINES as readonly string[]).includes(line) ? (line as KernelLine) : undefined;
+}
+
 /** Policies that are the kernel's own rules on an older line: "linux-6.18" there. */
 export const KERNEL_POLICIES: Record<string, KernelLine> = { "linux-6.1": "6.1", "linux-6.12": "6.12" };
 

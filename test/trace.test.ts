@@ -9,7 +9,8 @@ import { perfTraceWorks, recordTrace, type Tracer } from "../src/trace/record.js
 import { EventWindow, newParseStats, TraceSyntaxError } from "../src/trace/events.js";
 import { parseTraceFile } from "../src/trace/file.js";
 import { traceToScenario, traceToScenarioFile } from "../src/trace/read.js";
-import { kernelLineOfRelease, type ReplayStats } from "../src/trace/replay.js";
+import type { ReplayStats } from "../src/trace/replay.js";
+import { kernelLineOf as kernelLineOfRelease } from "../src/system.js";
 import { parseStrace } from "../src/trace/strace.js";
 import { tempDir } from "./support/temp.js";
 

@@ -11,7 +11,7 @@ import { basename, join } from "node:path";
 import { gzipSync } from "node:zlib";
 import type { ScenarioOp } from "../scenario/parse.js";
 import type { ScenarioRecord } from "../scenario/run.js";
-import { KERNEL_LINES, type KernelLine } from "../system.js";
+import { KERNEL_LINES, type KernelLine, kernelLineOf } from "../system.js";
 import { VmalabError } from "../wasm.js";
 import { helperInput, KernelCheckError } from "./helper.js";
 import { nativeBinary } from "../native.js";
@@ -42,12 +42,9 @@ echo "${DONE}"
 
 /** The kernel line of an image, from its name (vmlinuz-6.12.111+deb12-cloud-amd64: 6.12). */
 export function kernelLineOfImage(image: string): KernelLine {
-  const m = /(\d+)\.(\d+)[.-]/.exec(basename(image));
-  const line = m ? `${m[1]}.${m[2]}` : "";
-  if (!(KERNEL_LINES as readonly string[]).includes(line)) {
-    throw new VmalabError("EINVAL", `${image}: cannot tell its kernel line from its name (one of ${KERNEL_LINES.join(", ")}): give --kernel`);
-  }
-  return line as KernelLine;
+  const line = kernelLineOf(basename(image));
+  if (!line) throw new VmalabError("EINVAL", `${image}: cannot tell its kernel line from its name (one of ${KERNEL_LINES.join(", ")}): give --kernel`);
+  return line;
 }
 
 /** A newc cpio archive of `files` (path -> contents and mode), as the kernel unpacks an initramfs. */
@@ -73,13 +70,13 @@ function cpio(files: [string, Buffer, number][]): Buffer {
 }
 
 /** What one boot needs, checked before it starts: qemu, busybox-static, a C compiler (a clear error names what is missing). */
-function tools(image: string): { qemu: string; busybox: Buffer; helper: Buffer } {
+function tools(image: string): { busybox: Buffer; helper: Buffer } {
   if (!existsSync(image)) throw new VmalabError("ENOENT", `${image}: no such kernel image`);
   const q = spawnSync(QEMU, ["--version"], { encoding: "utf8" });
   if (q.error) throw new KernelCheckError(`kernel-check --kernel-image needs ${QEMU} (Debian: apt-get install qemu-system-x86)`);
   if (!existsSync(BUSYBOX)) throw new KernelCheckError("kernel-check --kernel-image needs a static busybox at /bin/busybox (Debian: apt-get install busybox-static)");
   const helper = readFileSync(nativeBinary("kernel-helper", "kernel-check --kernel-image", true));
-  return { qemu: QEMU, busybox: readFileSync(BUSYBOX), helper };
+  return { busybox: readFileSync(BUSYBOX), helper };
 }
 
 /**
@@ -100,7 +97,7 @@ export function runOnImage(image: string, scenarios: ScenarioOp[][]): ScenarioRe
   try {
     const accel = process.env.VMALAB_VM_ACCEL ?? "tcg";
     const r = spawnSync(
-      t.qemu,
+      QEMU,
       ["-accel", accel, "-m", "1024", "-smp", "1", "-kernel", image, "-initrd", initrd, "-append",
         "console=ttyS0 quiet loglevel=0 transparent_hugepage=madvise panic=-1", "-nographic", "-no-reboot"],
       { encoding: "utf8", maxBuffer: 1 << 30, timeout: (60 + scenarios.length * 10) * 1000, stdio: ["ignore", "pipe", "pipe"] },

@@ -35,7 +35,7 @@ import type { ThpMode } from "../kernel/host.js";
 import { quoted } from "../quote.js";
 import type { Op, ScenarioOp } from "../scenario/parse.js";
 import { ScenarioRun } from "../scenario/run.js";
-import { type Backing, KERNEL_LINES, type KernelLine, type MmapOptions, type MremapOptions, System } from "../system.js";
+import { type Backing, type KernelLine, kernelLineOf, type MmapOptions, type MremapOptions, System } from "../system.js";
 import { type Advice, type Prot, vmFlagsFromString } from "../vmflags.js";
 import { OpStream } from "../workload/stream.js";
 import { FidelityCheck, type FidelityReport, TASK_SIZE_PAGES } from "./check.js";
@@ -140,12 +140,6 @@ export interface ReplayOptions {
   kernel?: KernelLine;
 }
 
-/** The kernel line of a recording's `kernel:` release ("6.1.0-50-cloud-amd64": 6.1), if vmalab models it. */
-export function kernelLineOfRelease(release: string | undefined): KernelLine | undefined {
-  const m = /^(\d+)\.(\d+)[.-]/.exec(release ?? "");
-  const line = m ? `${m[1]}.${m[2]}` : "";
-  return (KERNEL_LINES as readonly string[]).includes(line) ? (line as KernelLine) : undefined;
-}
 
 /** Where a replay's ops go, in order, each once the replay has applied it to its own System. */
 export interface ReplaySink {
@@ -275,7 +269,7 @@ export function startReplay(head: RecordingHead, opts: ReplayOptions = {}, sink?
   const stats = newReplayStats();
   const strict = opts.strict === true;
   const zeroPage = opts.zeroPage ?? header["zero-page"] !== "no";
-  const kernel = opts.kernel ?? kernelLineOfRelease(header.kernel) ?? "6.18";
+  const kernel = opts.kernel ?? kernelLineOf(header.kernel) ?? "6.18";
   const sys = System.createSync({ maxMapCount: 1 << 30, zeroPage, kernel });
   const execSnapshots = snapshotQueues(head.snapshots, "exec");
   const exitSnapshots = snapshotQueues(head.snapshots, "exit");
